@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+/**
+ * The `wharf` command. Each verb lives in the module of its area and is loaded only
+ * when that verb runs, so `wharf run` never pays for express and `wharf serve` never
+ * loads the native addon.
+ */
+import { Command } from 'commander';
+import { registerServerCommands } from '../server/cli.js';
+import { registerRuntimeCommands } from '../runtime/cli.js';
+
+const program = new Command();
+program
+  .name('wharf')
+  .description('Wharf: a private container image registry and runtime node')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)');
+
+registerServerCommands(program);
+registerRuntimeCommands(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const e = err as { exitCode?: number; message?: string };
+  process.stderr.write(`wharf: ${e.message ?? String(err)}\n`);
+  process.exit(typeof e.exitCode === 'number' ? e.exitCode : 1);
+});

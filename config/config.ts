@@ -1,0 +1,206 @@
+/**
+ * Wharf's configuration: one typed object, validated once at load.
+ *
+ * Sources, later wins: built-in defaults < YAML file < WHARF_* environment overrides.
+ * Unknown keys are rejected with a message naming the key, so a typo never silently
+ * falls back to a default. Nothing below bin/ reads process.env: bin/ hands `env` in.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+
+export interface HttpConfig {
+  /** host:port to listen on, e.g. 127.0.0.1:5000 */
+  addr: string;
+  /** the externally visible base URL used in Location headers; empty = relative */
+  host: string;
+  tls: { certificate: string; key: string };
+  /** slowloris guards, in milliseconds */
+  headersTimeout: number;
+  requestTimeout: number;
+}
+
+export interface StorageConfig {
+  root: string;
+  delete: { enabled: boolean };
+  /** bytes of manifest bodies kept in memory, by digest (immutable, so never stale) */
+  manifestCacheBytes: number;
+}
+
+export interface AuthConfig {
+  /** none: insecure (the default for localhost) */
+  htpasswd: { realm: string; path: string };
+  token: {
+    realm: string;
+    service: string;
+    issuer: string;
+    /** path to a JWKS file or PEM certificate bundle of an external issuer; empty = built-in */
+    jwks: string;
+    rootcertbundle: string;
+    expiration: number;
+  };
+  access: AccessRule[];
+}
+
+export interface AccessRule {
+  /** user names, `group:<name>`, `*` for any authenticated user, `anonymous` */
+  subjects: string[];
+  repositories: string[];
+  actions: string[];
+}
+
+export interface LogConfig {
+  level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** log each request (structured, asynchronous) */
+  requests: boolean;
+}
+
+export interface WharfConfig {
+  http: HttpConfig;
+  storage: StorageConfig;
+  auth: AuthConfig;
+  log: LogConfig;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function defaultConfig(): WharfConfig {
+  return {
+    http: {
+      addr: '127.0.0.1:5000',
+      host: '',
+      tls: { certificate: '', key: '' },
+      headersTimeout: 20_000,
+      requestTimeout: 0,
+    },
+    storage: { root: './data', delete: { enabled: true }, manifestCacheBytes: 64 * 1024 * 1024 },
+    auth: {
+      htpasswd: { realm: 'wharf', path: '' },
+      token: { realm: '', service: 'wharf', issuer: 'wharf', jwks: '', rootcertbundle: '', expiration: 300 },
+      access: [],
+    },
+    log: { level: 'info', requests: true },
+  };
+}
+
+/** WHARF_HTTP_ADDR -> http.addr, WHARF_STORAGE_DELETE_ENABLED -> storage.delete.enabled, ... */
+const ENV_KEYS: Record<string, string> = {
+  WHARF_HTTP_ADDR: 'http.addr',
+  WHARF_HTTP_HOST: 'http.host',
+  WHARF_HTTP_TLS_CERTIFICATE: 'http.tls.certificate',
+  WHARF_HTTP_TLS_KEY: 'http.tls.key',
+  WHARF_STORAGE_ROOT: 'storage.root',
+  WHARF_STORAGE_DELETE_ENABLED: 'storage.delete.enabled',
+  WHARF_AUTH_HTPASSWD_PATH: 'auth.htpasswd.path',
+  WHARF_AUTH_HTPASSWD_REALM: 'auth.htpasswd.realm',
+  WHARF_AUTH_TOKEN_REALM: 'auth.token.realm',
+  WHARF_AUTH_TOKEN_SERVICE: 'auth.token.service',
+  WHARF_AUTH_TOKEN_ISSUER: 'auth.token.issuer',
+  WHARF_LOG_LEVEL: 'log.level',
+  WHARF_LOG_REQUESTS: 'log.requests',
+};
+
+/**
+ * Load and validate. `file` may be undefined (defaults + env only).
+ * Throws ConfigError naming the offending key.
+ */
+export function loadConfig(file: string | undefined, env: Record<string, string | undefined> = {}): WharfConfig {
+  let raw: unknown = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    try {
+      raw = parseYaml(text) ?? {};
+    } catch (err) {
+      throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message}`);
+    }
+  }
+  const config = defaultConfig();
+  merge(config as unknown as Record<string, unknown>, raw, '');
+  for (const [name, path] of Object.entries(ENV_KEYS)) {
+    const value = env[name];
+    if (value !== undefined) setPath(config as unknown as Record<string, unknown>, path, value, name);
+  }
+  validate(config);
+  return config;
+}
+
+/** Copy `src` onto `dst` key by key, refusing keys the defaults do not have and wrong types. */
+function merge(dst: Record<string, unknown>, src: unknown, prefix: string): void {
+  if (src === null || typeof src !== 'object' || Array.isArray(src)) {
+    throw new ConfigError(`${prefix || 'config'}: expected a mapping`);
+  }
+  for (const [key, value] of Object.entries(src as Record<string, unknown>)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (!(key in dst)) throw new ConfigError(`unknown config key "${path}"`);
+    const current = dst[key];
+    if (Array.isArray(current)) {
+      if (!Array.isArray(value)) throw new ConfigError(`${path}: expected a list`);
+      dst[key] = value;
+    } else if (current !== null && typeof current === 'object') {
+      merge(current as Record<string, unknown>, value, path);
+    } else if (typeof current !== typeof value) {
+      throw new ConfigError(`${path}: expected a ${typeof current}, got ${JSON.stringify(value)}`);
+    } else {
+      dst[key] = value;
+    }
+  }
+}
+
+function setPath(obj: Record<string, unknown>, path: string, value: string, envName: string): void {
+  const parts = path.split('.');
+  let node = obj;
+  for (const p of parts.slice(0, -1)) node = node[p] as Record<string, unknown>;
+  const last = parts[parts.length - 1]!;
+  const current = node[last];
+  if (typeof current === 'boolean') {
+    if (!/^(true|false|1|0)$/.test(value)) throw new ConfigError(`${envName}: expected true or false, got "${value}"`);
+    node[last] = value === 'true' || value === '1';
+  } else if (typeof current === 'number') {
+    const n = Number(value);
+    if (!Number.isFinite(n)) throw new ConfigError(`${envName}: expected a number, got "${value}"`);
+    node[last] = n;
+  } else {
+    node[last] = value;
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const ACTIONS = ['pull', 'push', 'delete', '*'];
+
+function validate(c: WharfConfig): void {
+  parseListenAddress(c.http.addr, 'http.addr');
+  if (!c.storage.root) throw new ConfigError('storage.root: must not be empty');
+  if (!LOG_LEVELS.includes(c.log.level)) {
+    throw new ConfigError(`log.level: expected one of ${LOG_LEVELS.join(', ')}, got "${c.log.level}"`);
+  }
+  if (Boolean(c.http.tls.certificate) !== Boolean(c.http.tls.key)) {
+    throw new ConfigError('http.tls: set both certificate and key, or neither');
+  }
+  c.auth.access.forEach((rule, i) => {
+    const at = `auth.access[${i}]`;
+    if (rule === null || typeof rule !== 'object') throw new ConfigError(`${at}: expected a mapping`);
+    for (const key of Object.keys(rule)) {
+      if (!['subjects', 'repositories', 'actions'].includes(key)) throw new ConfigError(`unknown config key "${at}.${key}"`);
+    }
+    for (const key of ['subjects', 'repositories', 'actions'] as const) {
+      if (!Array.isArray(rule[key]) || rule[key].some((v) => typeof v !== 'string')) {
+        throw new ConfigError(`${at}.${key}: expected a list of strings`);
+      }
+    }
+    for (const a of rule.actions) if (!ACTIONS.includes(a)) throw new ConfigError(`${at}.actions: unknown action "${a}"`);
+  });
+}
+
+/** "127.0.0.1:5000", ":5000", "[::1]:5000" -> {host, port} */
+export function parseListenAddress(addr: string, key = 'http.addr'): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(addr);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`${key}: expected host:port, got "${addr}"`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}

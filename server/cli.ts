@@ -1,0 +1,34 @@
+/** CLI verbs of the registry side: `wharf serve`. Heavy modules load inside the action. */
+import type { Command } from 'commander';
+
+export function registerServerCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('run the registry (Docker Registry HTTP API v2 / OCI distribution-spec v1.1)')
+    .option('-c, --config <file>', 'YAML config file (see config/example.yml)')
+    .option('--addr <host:port>', 'listen address (overrides http.addr and WHARF_HTTP_ADDR)')
+    .option('--root <dir>', 'data directory (overrides storage.root and WHARF_STORAGE_ROOT)')
+    .action(async (opts: { config?: string; addr?: string; root?: string }) => {
+      const { loadConfig, ConfigError } = await import('../config/config.js');
+      let config;
+      try {
+        const env: Record<string, string | undefined> = { ...process.env };
+        if (opts.addr) env.WHARF_HTTP_ADDR = opts.addr;
+        if (opts.root) env.WHARF_STORAGE_ROOT = opts.root;
+        config = loadConfig(opts.config, env);
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          process.stderr.write(`wharf serve: ${err.message}\n`);
+          process.exit(2);
+        }
+        throw err;
+      }
+      const { startRegistry } = await import('./index.js');
+      const registry = await startRegistry(config);
+      const stop = (): void => {
+        registry.close().then(() => process.exit(0), () => process.exit(1));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}

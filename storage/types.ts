@@ -1,0 +1,114 @@
+/**
+ * The storage interfaces. Handlers use these; storage/fs and storage/level implement
+ * them. No filesystem or LevelDB type appears here, so a scaled-out deployment can
+ * swap in object storage and PostgreSQL behind the same shapes.
+ */
+import type { Readable } from 'node:stream';
+import type { Digest, RepositoryName, Tag } from './names.js';
+
+export type { Digest, RepositoryName, Tag } from './names.js';
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+/** Inclusive byte range, as in HTTP. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** Content-addressed bytes. Manifests are blobs too. */
+export interface BlobStore {
+  stat(digest: Digest): Promise<BlobInfo | undefined>;
+  /** Stream a blob, or part of it. Throws BlobUnknownError. */
+  read(digest: Digest, range?: ByteRange): Promise<Readable>;
+  /** Whole small blob (manifests) in memory. Throws BlobUnknownError. */
+  readAll(digest: Digest): Promise<Buffer>;
+  /** Store bytes already in memory (manifests): verify, fsync, rename. */
+  put(bytes: Buffer, digest: Digest): Promise<BlobInfo>;
+  beginUpload(id: string): Promise<Upload>;
+  /** An upload begun earlier (maybe before a restart); undefined when unknown. */
+  resumeUpload(id: string): Promise<Upload | undefined>;
+  /** Upload ids present in the store (to clean stale ones at start). */
+  listUploads(): Promise<string[]>;
+  delete(digest: Digest): Promise<boolean>;
+  list(): AsyncIterable<Digest>;
+}
+
+/** A writer that commits or cancels: nothing half-written becomes visible. */
+export interface Upload {
+  readonly id: string;
+  /** Bytes received so far. */
+  readonly size: number;
+  /**
+   * Append a stream at `offset`, which must equal `size` (else UploadOffsetError).
+   * `maxBytes` bounds what the stream may carry (else SizeMismatchError, nothing kept
+   * past the old size). Resolves with the new size.
+   */
+  append(stream: Readable, offset: number, maxBytes?: number): Promise<number>;
+  /** flush -> verify digest (and size) -> move into the blob store -> remove leftovers. */
+  commit(expected: Digest, expectedSize?: number): Promise<BlobInfo>;
+  cancel(): Promise<void>;
+}
+
+/** What the metadata index records about a manifest (its bytes live in the BlobStore). */
+export interface ManifestDescriptor {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  /** digest of the manifest this one refers to (OCI 1.1 subject) */
+  subject?: Digest;
+}
+
+/** A referrer as listed by the referrers API. */
+export interface ReferrerDescriptor {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface Page {
+  /** max entries (already clamped by the caller) */
+  n: number;
+  /** return entries strictly after this one */
+  last?: string;
+}
+
+export interface UploadSession {
+  id: string;
+  repository: RepositoryName;
+  startedAt: number;
+}
+
+/** Everything that is not bytes: links, tags, manifest descriptors, referrers, sessions. */
+export interface MetadataStore {
+  linkBlob(repo: RepositoryName, digest: Digest): Promise<void>;
+  isLinked(repo: RepositoryName, digest: Digest): Promise<boolean>;
+  unlinkBlob(repo: RepositoryName, digest: Digest): Promise<boolean>;
+
+  /** Link a manifest into a repository, optionally tag it, and index it as a referrer. */
+  putManifest(repo: RepositoryName, desc: ManifestDescriptor, tag?: Tag): Promise<void>;
+  getManifest(repo: RepositoryName, digest: Digest): Promise<ManifestDescriptor | undefined>;
+  /** One get: the descriptor the tag points at. */
+  resolveTag(repo: RepositoryName, tag: Tag): Promise<ManifestDescriptor | undefined>;
+  /** Unlink a manifest; its tags and its referrer entry go with it. */
+  deleteManifest(repo: RepositoryName, digest: Digest): Promise<boolean>;
+  deleteTag(repo: RepositoryName, tag: Tag): Promise<boolean>;
+  listTags(repo: RepositoryName, page: Page): Promise<string[]>;
+  listRepositories(page: Page): Promise<string[]>;
+  repositoryExists(repo: RepositoryName): Promise<boolean>;
+  listReferrers(repo: RepositoryName, subject: Digest): Promise<ReferrerDescriptor[]>;
+
+  putUploadSession(session: UploadSession): Promise<void>;
+  getUploadSession(id: string): Promise<UploadSession | undefined>;
+  deleteUploadSession(id: string): Promise<void>;
+  listUploadSessions(): Promise<UploadSession[]>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,80 @@
+/**
+ * The runtime node's on-disk layout: the only place that builds a path under the node
+ * root. Everything else asks here.
+ *
+ *   <nodeRoot>/                          default /var/lib/wharf-node
+ *     content/
+ *       blobs/sha256/<hex>               verified blobs: manifests, indexes, configs, layers
+ *       tmp/<random>                     downloads in flight (renamed into blobs/ once verified)
+ *     images/<encoded reference>.json    image records: reference -> manifest, config, layers
+ *     layers/
+ *       <diffID hex>/                    one unpacked layer (overlayfs lower form), shared
+ *       .tmp-<random>/                   unpacks in flight (renamed once complete)
+ *     containers/<id>/
+ *       snapshot.json                    which layers the rootfs stacks (keeps them from GC)
+ *       upper/ work/ rootfs/             overlay upper dir, work dir, mount point
+ */
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Digest } from '../../storage/names.js';
+import { digestAlgorithm, digestHex } from '../../storage/names.js';
+
+export const DEFAULT_NODE_ROOT = '/var/lib/wharf-node';
+
+export class NodeLayout {
+  constructor(readonly root: string = DEFAULT_NODE_ROOT) {}
+
+  get blobsDir(): string {
+    return join(this.root, 'content', 'blobs');
+  }
+  blobPath(digest: Digest): string {
+    return join(this.blobsDir, digestAlgorithm(digest), digestHex(digest));
+  }
+  get contentTmpDir(): string {
+    return join(this.root, 'content', 'tmp');
+  }
+  contentTmpPath(): string {
+    return join(this.contentTmpDir, randomBytes(8).toString('hex'));
+  }
+
+  get imagesDir(): string {
+    return join(this.root, 'images');
+  }
+  /** References contain '/' and ':'; encodeURIComponent keeps them one flat, reversible name. */
+  imageRecordPath(reference: string): string {
+    return join(this.imagesDir, `${encodeURIComponent(reference)}.json`);
+  }
+
+  get layersDir(): string {
+    return join(this.root, 'layers');
+  }
+  /** Unpacked layers are keyed by diffID (digest of the uncompressed tar). */
+  layerDirName(diffId: Digest): string {
+    return digestHex(diffId);
+  }
+  layerDir(diffId: Digest): string {
+    return join(this.layersDir, this.layerDirName(diffId));
+  }
+  layerTmpDir(): string {
+    return join(this.layersDir, `.tmp-${randomBytes(8).toString('hex')}`);
+  }
+
+  get containersDir(): string {
+    return join(this.root, 'containers');
+  }
+  containerDir(id: string): string {
+    return join(this.containersDir, id);
+  }
+  snapshotRecordPath(id: string): string {
+    return join(this.containerDir(id), 'snapshot.json');
+  }
+  upperDir(id: string): string {
+    return join(this.containerDir(id), 'upper');
+  }
+  workDir(id: string): string {
+    return join(this.containerDir(id), 'work');
+  }
+  rootfsDir(id: string): string {
+    return join(this.containerDir(id), 'rootfs');
+  }
+}

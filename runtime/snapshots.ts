@@ -1,0 +1,140 @@
+/**
+ * Container root filesystems as overlayfs mounts: the image's unpacked layers (shared,
+ * read-only) below, the container's own upper dir on top. Preparing a rootfs mounts and
+ * copies nothing else.
+ *
+ * Node has no mount(2): until the native addon exposes one, this spawns util-linux
+ * `mount`/`umount`. The kernel caps mount options at one page (4096 bytes), so lowerdir
+ * lists relative paths (`<64 hex>`, 65 bytes per layer) resolved from the layers dir as
+ * the mount process's cwd: about 60 layers fit; more are refused with a clear error.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, readdir, rm, writeFile, access } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import type { Digest } from '../storage/names.js';
+import { parseDigest } from '../storage/names.js';
+import type { NodeLayout } from './image/layout.js';
+
+const execFileP = promisify(execFile);
+
+/** One page, less room for the kernel's own additions. */
+const MAX_MOUNT_OPTIONS = 4000;
+
+export class SnapshotError extends Error {
+  override name = 'SnapshotError';
+}
+
+export interface Snapshot {
+  id: string;
+  /** where the merged rootfs is mounted */
+  rootfs: string;
+  upperDir: string;
+  workDir: string;
+  /** diffIDs, bottom layer first (the order of the image config's rootfs.diff_ids) */
+  layers: Digest[];
+  readOnly: boolean;
+}
+
+export interface PrepareOptions {
+  /** mount the overlay read-only (`--read-only`) */
+  readOnly?: boolean;
+}
+
+const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+/**
+ * Mount a rootfs for container `id` from unpacked layers (see ensureLayerUnpacked).
+ * The snapshot record is written before the mount so image GC never removes a layer a
+ * container is about to use.
+ */
+export async function prepareSnapshot(
+  layout: NodeLayout,
+  id: string,
+  layers: Digest[],
+  opts: PrepareOptions = {},
+): Promise<Snapshot> {
+  if (!ID_RE.test(id)) throw new SnapshotError(`invalid container id "${id}"`);
+  const snap: Snapshot = {
+    id,
+    rootfs: layout.rootfsDir(id),
+    upperDir: layout.upperDir(id),
+    workDir: layout.workDir(id),
+    layers,
+    readOnly: opts.readOnly ?? false,
+  };
+  for (const l of layers) {
+    try {
+      await access(layout.layerDir(l));
+    } catch {
+      throw new SnapshotError(`layer ${l} is not unpacked under ${layout.layersDir}`);
+    }
+  }
+  await mkdir(layout.containerDir(id), { recursive: true, mode: 0o700 });
+  await writeFile(layout.snapshotRecordPath(id), JSON.stringify(snap));
+  await Promise.all([snap.upperDir, snap.workDir, snap.rootfs].map((d) => mkdir(d, { recursive: true, mode: 0o755 })));
+
+  // overlayfs wants at least one lower dir: an image without layers stacks an empty one.
+  let lower = [...layers].reverse().map((l) => layout.layerDirName(l)).join(':');
+  if (lower === '') {
+    const empty = `${layout.containerDir(id)}/empty`;
+    await mkdir(empty, { recursive: true });
+    lower = empty;
+  }
+  const options = `lowerdir=${lower},upperdir=${snap.upperDir},workdir=${snap.workDir}${snap.readOnly ? ',ro' : ''}`;
+  if (options.length > MAX_MOUNT_OPTIONS) {
+    await rm(layout.containerDir(id), { recursive: true, force: true });
+    throw new SnapshotError(`too many layers (${layers.length}) for one overlay mount`);
+  }
+  try {
+    await execFileP('mount', ['-t', 'overlay', 'overlay', '-o', options, snap.rootfs], { cwd: layout.layersDir });
+  } catch (err) {
+    await rm(layout.containerDir(id), { recursive: true, force: true });
+    throw new SnapshotError(`mounting the rootfs of ${id} failed: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`);
+  }
+  return snap;
+}
+
+/** Is something mounted exactly at `path`? (from /proc/self/mountinfo) */
+export async function isMounted(path: string): Promise<boolean> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  // Field 5 is the mount point, with spaces etc. octal-escaped.
+  const escaped = path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return info.split('\n').some((line) => line.split(' ')[4] === escaped);
+}
+
+/** Unmount the rootfs (if mounted) and delete the container's snapshot dirs. Idempotent. */
+export async function removeSnapshot(layout: NodeLayout, id: string): Promise<void> {
+  if (!ID_RE.test(id)) throw new SnapshotError(`invalid container id "${id}"`);
+  const rootfs = layout.rootfsDir(id);
+  while (await isMounted(rootfs)) {
+    try {
+      await execFileP('umount', [rootfs]);
+    } catch (err) {
+      throw new SnapshotError(`unmounting ${rootfs} failed: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`);
+    }
+  }
+  await rm(layout.containerDir(id), { recursive: true, force: true });
+}
+
+/** Layers held by existing snapshots: image GC must keep these. */
+export async function layersInUse(layout: NodeLayout): Promise<Set<Digest>> {
+  const used = new Set<Digest>();
+  let ids: string[];
+  try {
+    ids = await readdir(layout.containersDir);
+  } catch {
+    return used;
+  }
+  for (const id of ids) {
+    try {
+      const snap = JSON.parse(await readFile(layout.snapshotRecordPath(id), 'utf8')) as Snapshot;
+      for (const l of snap.layers) {
+        const d = parseDigest(l);
+        if (d) used.add(d);
+      }
+    } catch {
+      /* no snapshot record: nothing held */
+    }
+  }
+  return used;
+}

@@ -1,0 +1,209 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, lstat, readlink, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { buildLayer, type LayerEntry } from '../spec-tests/support/images.js';
+import { NodeLayout } from './image/layout.js';
+import { ensureLayerUnpacked, unpackLayer, LayerEscapeError, DiffIdMismatchError, LayerFormatError } from './unpack.js';
+import { prepareSnapshot, removeSnapshot, isMounted } from './snapshots.js';
+import type { Digest } from '../storage/names.js';
+
+async function tempRoot(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-unpack-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function unpackEntries(entries: LayerEntry[], dest: string, gzip = true) {
+  const layer = await buildLayer(entries, { gzip });
+  return { layer, result: await unpackLayer(Readable.from([layer.blob]), dest) };
+}
+
+async function existsAt(p: string): Promise<boolean> {
+  return lstat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Everything under dir, as sorted relative paths (dirs end in '/'). */
+async function tree(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(join(dir, prefix), { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(`${rel}/`, ...(await tree(dir, rel)));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+test('a 3-layer image with a deleted file and an opaque dir mounts as Docker shows it', async (t) => {
+  const root = await tempRoot(t);
+  const layout = new NodeLayout(root);
+  const layers = [
+    await buildLayer([
+      { type: 'dir', path: 'etc' },
+      { type: 'file', path: 'etc/a', content: 'a1' },
+      { type: 'file', path: 'etc/b', content: 'b1' },
+      { type: 'dir', path: 'data' },
+      { type: 'file', path: 'data/x', content: 'x' },
+      { type: 'dir', path: 'data/sub' },
+      { type: 'file', path: 'data/sub/y', content: 'y' },
+      { type: 'file', path: 'keep', content: 'keep' },
+    ]),
+    await buildLayer([
+      { type: 'whiteout', path: 'etc/a' },
+      { type: 'dir', path: 'data' },
+      { type: 'opaque', path: 'data' },
+      { type: 'file', path: 'data/new', content: 'new' },
+    ]),
+    await buildLayer([
+      { type: 'file', path: 'etc/b', content: 'b3' },
+      { type: 'whiteout', path: 'keep' },
+      { type: 'file', path: 'data/top', content: 'top' },
+      { type: 'symlink', path: 'data/link', target: '/etc/b' },
+      { type: 'hardlink', path: 'data/top2', target: 'data/top' },
+    ]),
+  ];
+  const diffIds: Digest[] = [];
+  for (const l of layers) {
+    const d = l.diffId as Digest;
+    await ensureLayerUnpacked(layout, d, async () => Readable.from([l.blob]));
+    diffIds.push(d);
+  }
+  // The whiteout is an overlayfs whiteout: a 0/0 character device.
+  const wh = await stat(join(layout.layerDir(diffIds[1]!), 'etc/a'));
+  assert.ok(wh.isCharacterDevice());
+  assert.equal(wh.rdev, 0);
+
+  const snap = await prepareSnapshot(layout, 'c1', diffIds);
+  t.after(() => removeSnapshot(layout, 'c1'));
+  assert.ok(await isMounted(snap.rootfs));
+  // What `docker run` of the same image shows:
+  assert.deepEqual(await tree(snap.rootfs), ['data/', 'data/link', 'data/new', 'data/top', 'data/top2', 'etc/', 'etc/b']);
+  assert.equal(await readFile(join(snap.rootfs, 'etc/b'), 'utf8'), 'b3');
+  assert.equal(await readlink(join(snap.rootfs, 'data/link')), '/etc/b');
+  const [top, top2] = await Promise.all([stat(join(snap.rootfs, 'data/top')), stat(join(snap.rootfs, 'data/top2'))]);
+  assert.equal(top.ino, top2.ino);
+
+  await removeSnapshot(layout, 'c1');
+  assert.equal(await isMounted(snap.rootfs), false);
+  assert.equal(await existsAt(layout.containerDir('c1')), false);
+  assert.ok(await existsAt(layout.layerDir(diffIds[0]!)), 'layers outlive the container');
+});
+
+test('modes, setuid, ownership and mtimes are applied', async (t) => {
+  const dest = join(await tempRoot(t), 'layer');
+  const mtime = new Date('2020-05-06T07:08:09Z');
+  const { result } = await unpackEntries(
+    [
+      { type: 'dir', path: 'opt', mode: 0o750, uid: 1000, gid: 1001, mtime },
+      { type: 'file', path: 'opt/suid', content: '#!/bin/sh\n', mode: 0o4755, uid: 0, gid: 0, mtime },
+      { type: 'file', path: 'opt/owned', content: 'x', mode: 0o640, uid: 1234, gid: 5678, mtime },
+      { type: 'symlink', path: 'opt/ln', target: 'owned', uid: 42, gid: 43, mtime },
+    ],
+    dest,
+    false,
+  );
+  assert.equal(result.entries, 4);
+  const dir = await stat(join(dest, 'opt'));
+  assert.equal(dir.mode & 0o7777, 0o750);
+  assert.equal(dir.uid, 1000);
+  assert.equal(dir.gid, 1001);
+  assert.equal(dir.mtime.getTime(), mtime.getTime(), 'dir mtime survives its children being written');
+  const suid = await stat(join(dest, 'opt/suid'));
+  assert.equal(suid.mode & 0o7777, 0o4755);
+  const owned = await stat(join(dest, 'opt/owned'));
+  assert.equal(owned.mode & 0o7777, 0o640);
+  assert.equal(owned.uid, 1234);
+  assert.equal(owned.gid, 5678);
+  assert.equal(owned.mtime.getTime(), mtime.getTime());
+  const ln = await lstat(join(dest, 'opt/ln'));
+  assert.ok(ln.isSymbolicLink());
+  assert.equal(ln.uid, 42);
+  assert.equal(ln.mtime.getTime(), mtime.getTime());
+});
+
+const escapes: Array<[string, LayerEntry[]]> = [
+  ['a ../ entry', [{ type: 'raw', header: { name: '../evil', type: 'file' }, content: Buffer.from('x') }]],
+  ['a nested ../ entry', [{ type: 'dir', path: 'a' }, { type: 'raw', header: { name: 'a/../../evil', type: 'file' }, content: Buffer.from('x') }]],
+  ['an absolute path', [{ type: 'raw', header: { name: '/tmp/wharf-evil-abs', type: 'file' }, content: Buffer.from('x') }]],
+  [
+    'a write through a symlink planted earlier',
+    [
+      { type: 'symlink', path: 'link', target: '/tmp' },
+      { type: 'file', path: 'link/wharf-evil-symlink', content: 'x' },
+    ],
+  ],
+  [
+    'a write through a relative symlink to ..',
+    [
+      { type: 'symlink', path: 'up', target: '..' },
+      { type: 'file', path: 'up/wharf-evil-up', content: 'x' },
+    ],
+  ],
+  ['a hard link to a ../ target', [{ type: 'hardlink', path: 'pw', target: '../../../../etc/passwd' }]],
+  ['a hard link to an absolute target', [{ type: 'hardlink', path: 'pw', target: '/etc/passwd' }]],
+  [
+    'a hard link through a symlink',
+    [
+      { type: 'symlink', path: 'etcdir', target: '/etc' },
+      { type: 'hardlink', path: 'pw', target: 'etcdir/passwd' },
+    ],
+  ],
+  ['a whiteout through ..', [{ type: 'raw', header: { name: '../.wh.passwd', type: 'file' } }]],
+];
+
+for (const [what, entries] of escapes) {
+  test(`a layer with ${what} is refused and its directory removed`, async (t) => {
+    const parent = await tempRoot(t);
+    const dest = join(parent, 'layer');
+    await assert.rejects(unpackEntries([{ type: 'file', path: 'ok', content: 'fine' }, ...entries], dest), (err: unknown) => {
+      assert.ok(err instanceof LayerEscapeError, `expected LayerEscapeError, got ${String(err)}`);
+      assert.equal(err.code, 'LAYER_ESCAPE');
+      assert.match(err.message, /layer refused: entry/);
+      return true;
+    });
+    assert.equal(await existsAt(dest), false);
+    assert.deepEqual(await readdir(parent), []);
+    for (const p of ['/tmp/wharf-evil-abs', '/tmp/wharf-evil-symlink', join(parent, 'evil'), join(parent, 'wharf-evil-up')]) {
+      assert.equal(await existsAt(p), false, `${p} must not exist`);
+    }
+  });
+}
+
+test('a layer whose content does not match its diffID is refused and not kept', async (t) => {
+  const layout = new NodeLayout(await tempRoot(t));
+  const layer = await buildLayer([{ type: 'file', path: 'f', content: 'x' }]);
+  const wrong = `sha256:${'0'.repeat(64)}` as Digest;
+  await assert.rejects(
+    ensureLayerUnpacked(layout, wrong, async () => Readable.from([layer.blob])),
+    (err: unknown) => err instanceof DiffIdMismatchError && err.actual === layer.diffId,
+  );
+  assert.deepEqual(await readdir(layout.layersDir), []);
+});
+
+test('garbage is refused as a format error', async (t) => {
+  const dest = join(await tempRoot(t), 'layer');
+  await assert.rejects(unpackLayer(Readable.from([Buffer.from([0x1f, 0x8b, 1, 2, 3, 4, 5])]), dest), LayerFormatError);
+  assert.equal(await existsAt(dest), false);
+});
+
+test('each layer is unpacked once and shared, even when asked concurrently', async (t) => {
+  const layout = new NodeLayout(await tempRoot(t));
+  const layer = await buildLayer([{ type: 'file', path: 'f', content: 'shared' }]);
+  let opened = 0;
+  const open = async () => {
+    opened++;
+    return Readable.from([layer.blob]);
+  };
+  const d = layer.diffId as Digest;
+  const [a, b] = await Promise.all([ensureLayerUnpacked(layout, d, open), ensureLayerUnpacked(layout, d, open)]);
+  assert.equal(a, b);
+  assert.equal(await ensureLayerUnpacked(layout, d, open), a);
+  assert.equal(opened, 1);
+  assert.equal(await readFile(join(a, 'f'), 'utf8'), 'shared');
+  assert.deepEqual(await readdir(layout.layersDir), [layout.layerDirName(d)]);
+});

@@ -1,0 +1,455 @@
+/**
+ * Layer unpack: an image layer (tar, gzip'd tar) becomes a directory in overlayfs "lower"
+ * form, so that a container's rootfs is an overlay mount of shared layers and nothing
+ * is copied at start (DESIGN.md, Speed).
+ *
+ * Decision: layers are kept in overlayfs form, not flattened. The OCI whiteouts become
+ * what overlayfs itself understands:
+ *   `.wh.<name>`    -> a 0/0 character device at `<name>`          (a deletion)
+ *   `.wh..wh..opq`  -> xattr `trusted.overlay.opaque=y` on the dir (an opaque dir)
+ * Node can neither mknod(2) nor setxattr(2), so those few operations (and device nodes,
+ * FIFOs and file xattrs from the tar) are collected while the layer streams and applied
+ * at the end in one batch by a `SpecialFileOps`: by default one `python3` process using
+ * os.mknod/os.setxattr (python3 is on every node kind we run on); the native addon can
+ * provide the same two calls later without changing this module.
+ *
+ * Safety: every entry name is normalised and refused when absolute or when it contains
+ * `..`; every parent directory of an entry must be a real directory created inside the
+ * layer (lstat, never followed), so a symlink planted earlier in the same tar cannot be
+ * written through; hard link targets obey the same rules. A refused layer raises
+ * `LayerEscapeError` and its partial directory is removed.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import { lstat, mkdir, open, rename, rm, symlink, link, lchown, lutimes, chown, chmod } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import * as tar from 'tar-stream';
+import type { Digest } from '../storage/names.js';
+import type { NodeLayout } from './image/layout.js';
+
+export class LayerEscapeError extends Error {
+  override name = 'LayerEscapeError';
+  readonly code = 'LAYER_ESCAPE';
+  constructor(
+    readonly entry: string,
+    readonly reason: string,
+  ) {
+    super(`layer refused: entry "${entry}" ${reason}`);
+  }
+}
+
+export class LayerFormatError extends Error {
+  override name = 'LayerFormatError';
+  readonly code = 'LAYER_INVALID';
+}
+
+export class DiffIdMismatchError extends Error {
+  override name = 'DiffIdMismatchError';
+  readonly code = 'DIFF_ID_MISMATCH';
+  constructor(
+    readonly expected: Digest,
+    readonly actual: Digest,
+  ) {
+    super(`layer content digest mismatch: config says ${expected}, uncompressed tar is ${actual}`);
+  }
+}
+
+/** A filesystem operation Node cannot do itself. Paths are absolute and already checked. */
+export type SpecialOp =
+  | { op: 'mknod'; path: string; kind: 'c' | 'b' | 'p'; major: number; minor: number }
+  | { op: 'setxattr'; path: string; name: string; value: Buffer };
+
+export interface SpecialFileOps {
+  apply(ops: SpecialOp[]): Promise<void>;
+}
+
+export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
+const WHITEOUT_PREFIX = '.wh.';
+const OPAQUE_MARKER = '.wh..wh..opq';
+
+// Layers may carry file capabilities and user xattrs; never trusted.* (that would let a
+// layer forge overlayfs metadata such as opaque or redirect markers).
+const ALLOWED_XATTR_PREFIXES = ['user.', 'security.'];
+
+const PYTHON_SPECIAL_OPS = `
+import json, os, stat, sys
+kinds = {'c': stat.S_IFCHR, 'b': stat.S_IFBLK, 'p': stat.S_IFIFO}
+for op in json.load(sys.stdin):
+    if op['op'] == 'mknod':
+        os.mknod(op['path'], kinds[op['kind']] | 0o600, os.makedev(op['major'], op['minor']))
+    else:
+        os.setxattr(op['path'], op['name'], bytes.fromhex(op['value']), follow_symlinks=False)
+`;
+
+/** Default SpecialFileOps: one python3 process per layer that needs any. */
+export const pythonSpecialFileOps: SpecialFileOps = {
+  async apply(ops) {
+    if (ops.length === 0) return;
+    const payload = JSON.stringify(
+      ops.map((o) => (o.op === 'setxattr' ? { ...o, value: o.value.toString('hex') } : o)),
+    );
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('python3', ['-c', PYTHON_SPECIAL_OPS], { stdio: ['pipe', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', (err) =>
+        reject(new Error(`cannot create whiteouts/device nodes: python3 not runnable (${err.message})`)),
+      );
+      child.on('close', (code) =>
+        code === 0
+          ? resolve()
+          : reject(new Error(`creating whiteouts/device nodes failed: ${stderr.trim().split('\n').pop() ?? code}`)),
+      );
+      child.stdin.end(payload);
+    });
+  },
+};
+
+export interface UnpackOptions {
+  /** the layer's diffID from the image config; verified against the uncompressed bytes */
+  expectedDiffId?: Digest;
+  specialOps?: SpecialFileOps;
+}
+
+export interface UnpackResult {
+  /** sha256 of the uncompressed tar */
+  diffId: Digest;
+  entries: number;
+}
+
+/**
+ * Unpack one layer into `dest`, which must not exist yet. On any failure `dest` is
+ * removed before the error propagates.
+ */
+export async function unpackLayer(source: Readable, dest: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
+  await mkdir(dest, { mode: 0o755 });
+  try {
+    return await extractInto(source, dest, opts);
+  } catch (err) {
+    source.destroy();
+    await rm(dest, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+const inFlight = new Map<string, Promise<string>>();
+
+/**
+ * The directory of an unpacked layer, unpacking it first if needed (once: keyed by
+ * diffID, via a temp dir and a rename, shared by every image that has the layer).
+ */
+export async function ensureLayerUnpacked(
+  layout: NodeLayout,
+  diffId: Digest,
+  openLayer: () => Promise<Readable>,
+  opts: Omit<UnpackOptions, 'expectedDiffId'> = {},
+): Promise<string> {
+  const dir = layout.layerDir(diffId);
+  const pending = inFlight.get(dir);
+  if (pending) return pending;
+  const work = (async () => {
+    if (await exists(dir)) return dir;
+    await mkdir(layout.layersDir, { recursive: true });
+    const tmp = layout.layerTmpDir();
+    await unpackLayer(await openLayer(), tmp, { ...opts, expectedDiffId: diffId });
+    try {
+      await rename(tmp, dir);
+    } catch (err) {
+      // Another process unpacked the same layer first: theirs is as good as ours.
+      await rm(tmp, { recursive: true, force: true });
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+    }
+    return dir;
+  })();
+  inFlight.set(dir, work);
+  try {
+    return await work;
+  } finally {
+    inFlight.delete(dir);
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A relative path inside the layer for a tar name, or a LayerEscapeError.
+ * '' is the layer root. Leading './' is the usual tar style and allowed.
+ */
+export function normalizeEntryPath(name: string): string {
+  if (name.includes('\0')) throw new LayerEscapeError(name, 'contains a NUL byte');
+  if (name.startsWith('/')) throw new LayerEscapeError(name, 'is an absolute path');
+  const parts: string[] = [];
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') throw new LayerEscapeError(name, "contains '..'");
+    parts.push(part);
+  }
+  return parts.join('/');
+}
+
+interface PendingMeta {
+  path: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: Date;
+}
+
+class LayerWriter {
+  /** relative dirs known to be real directories (not symlinks) inside the layer */
+  private readonly realDirs = new Set<string>(['']);
+  private readonly dirMeta = new Map<string, PendingMeta>();
+  private readonly specialMeta: PendingMeta[] = [];
+  private readonly special: SpecialOp[] = [];
+  entries = 0;
+
+  constructor(private readonly root: string) {}
+
+  private abs(rel: string): string {
+    return rel === '' ? this.root : join(this.root, rel);
+  }
+
+  /** Make sure every parent of `rel` is a real directory inside the layer. */
+  private async ensureParents(rel: string, entryName: string, create = true): Promise<void> {
+    const parts = rel.split('/');
+    parts.pop();
+    let cur = '';
+    for (const part of parts) {
+      cur = cur === '' ? part : `${cur}/${part}`;
+      if (this.realDirs.has(cur)) continue;
+      let st;
+      try {
+        st = await lstat(this.abs(cur));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !create) throw err;
+        await mkdir(this.abs(cur), { mode: 0o755 });
+        this.realDirs.add(cur);
+        continue;
+      }
+      if (st.isSymbolicLink()) throw new LayerEscapeError(entryName, `would be written through the symlink "${cur}"`);
+      if (!st.isDirectory()) throw new LayerFormatError(`layer entry "${entryName}": parent "${cur}" is not a directory`);
+      this.realDirs.add(cur);
+    }
+  }
+
+  /** Remove whatever a new entry replaces (later entries win, as in tar). */
+  private async clear(rel: string, keepDir: boolean): Promise<void> {
+    let st;
+    try {
+      st = await lstat(this.abs(rel));
+    } catch {
+      return;
+    }
+    if (keepDir && st.isDirectory()) return;
+    await rm(this.abs(rel), { recursive: true, force: true });
+    if (st.isDirectory()) {
+      for (const d of this.realDirs) if (d === rel || d.startsWith(`${rel}/`)) this.realDirs.delete(d);
+    }
+  }
+
+  async write(header: tar.Header, body: Readable): Promise<void> {
+    this.entries++;
+    const rel = normalizeEntryPath(header.name);
+    const base = posix.basename(rel);
+    const meta = {
+      path: this.abs(rel),
+      mode: (header.mode ?? 0o644) & 0o7777,
+      uid: header.uid ?? 0,
+      gid: header.gid ?? 0,
+      mtime: header.mtime ?? new Date(0),
+    };
+
+    if (base.startsWith(WHITEOUT_PREFIX) && header.type !== 'directory') {
+      body.resume();
+      await this.ensureParents(rel, header.name);
+      const parent = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
+      if (base === OPAQUE_MARKER) {
+        this.special.push({ op: 'setxattr', path: this.abs(parent), name: OVERLAY_OPAQUE_XATTR, value: Buffer.from('y') });
+      } else if (!base.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) {
+        // `.wh..wh.*` other than the opaque marker are AUFS bookkeeping: ignored, as Docker does.
+        const target = parent === '' ? base.slice(WHITEOUT_PREFIX.length) : `${parent}/${base.slice(WHITEOUT_PREFIX.length)}`;
+        await this.clear(target, false);
+        this.special.push({ op: 'mknod', path: this.abs(target), kind: 'c', major: 0, minor: 0 });
+      }
+      return;
+    }
+
+    if (rel === '') {
+      body.resume();
+      if (header.type !== 'directory') throw new LayerFormatError(`layer entry "${header.name}" names the layer root`);
+      this.dirMeta.set('', meta);
+      return;
+    }
+    await this.ensureParents(rel, header.name);
+
+    switch (header.type) {
+      case 'directory':
+        body.resume();
+        await this.clear(rel, true);
+        await mkdir(meta.path, { recursive: true, mode: 0o755 });
+        this.realDirs.add(rel);
+        this.dirMeta.set(rel, meta);
+        break;
+      case 'file':
+      case 'contiguous-file': {
+        await this.clear(rel, false);
+        const fh = await open(meta.path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+        try {
+          for await (const chunk of body) await fh.write(chunk as Buffer);
+          await fh.chown(meta.uid, meta.gid);
+          await fh.chmod(meta.mode); // after chown, which clears setuid/setgid
+          await fh.utimes(meta.mtime, meta.mtime);
+        } finally {
+          await fh.close();
+        }
+        break;
+      }
+      case 'symlink':
+        body.resume();
+        await this.clear(rel, false);
+        // The target may point anywhere: it is resolved inside the container at run time,
+        // and this writer never follows a symlink (parents are lstat'ed).
+        await symlink(header.linkname ?? '', meta.path);
+        await lchown(meta.path, meta.uid, meta.gid);
+        await lutimes(meta.path, meta.mtime, meta.mtime);
+        break;
+      case 'link': {
+        body.resume();
+        const targetName = header.linkname ?? '';
+        const target = normalizeEntryPath(targetName);
+        if (target === '') throw new LayerEscapeError(header.name, 'is a hard link to the layer root');
+        await this.ensureParents(target, header.name, false).catch((err: unknown) => {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+            throw new LayerFormatError(`layer entry "${header.name}": hard link target "${targetName}" does not exist`);
+          throw err;
+        });
+        const st = await lstat(this.abs(target)).catch(() => undefined);
+        if (!st) throw new LayerFormatError(`layer entry "${header.name}": hard link target "${targetName}" does not exist`);
+        if (st.isDirectory()) throw new LayerFormatError(`layer entry "${header.name}": hard link to a directory`);
+        await this.clear(rel, false);
+        // link(2) does not follow a symlink target: linking to a symlink links the symlink.
+        await link(this.abs(target), meta.path);
+        break;
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo':
+        body.resume();
+        await this.clear(rel, false);
+        this.special.push({
+          op: 'mknod',
+          path: meta.path,
+          kind: header.type === 'fifo' ? 'p' : header.type === 'block-device' ? 'b' : 'c',
+          major: header.devmajor ?? 0,
+          minor: header.devminor ?? 0,
+        });
+        this.specialMeta.push(meta);
+        break;
+      default:
+        body.resume();
+        throw new LayerFormatError(`layer entry "${header.name}": unsupported tar entry type ${header.type}`);
+    }
+
+    for (const [key, value] of Object.entries(header.pax ?? {})) {
+      if (!key.startsWith('SCHILY.xattr.')) continue;
+      const name = key.slice('SCHILY.xattr.'.length);
+      if (!ALLOWED_XATTR_PREFIXES.some((p) => name.startsWith(p))) continue;
+      // tar-stream decodes pax values as UTF-8; binary values (capabilities) come back
+      // through latin1-safe bytes only when they are valid UTF-8. Good enough for now.
+      this.special.push({ op: 'setxattr', path: meta.path, name, value: Buffer.from(String(value), 'utf8') });
+    }
+  }
+
+  async finish(ops: SpecialFileOps): Promise<void> {
+    await ops.apply(this.special);
+    for (const m of this.specialMeta) {
+      await chown(m.path, m.uid, m.gid);
+      await chmod(m.path, m.mode);
+      await lutimes(m.path, m.mtime, m.mtime);
+    }
+    // Directories last, deepest first: writing their children changed their mtimes.
+    const dirs = [...this.dirMeta.entries()].sort((a, b) => b[0].split('/').length - a[0].split('/').length);
+    for (const [, m] of dirs) {
+      await chown(m.path, m.uid, m.gid);
+      await chmod(m.path, m.mode);
+      await lutimes(m.path, m.mtime, m.mtime);
+    }
+  }
+}
+
+/** Hashes what passes through: the diffID is the sha256 of the uncompressed tar. */
+class HashingPassThrough extends Transform {
+  readonly hash = createHash('sha256');
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    cb(null, chunk);
+  }
+}
+
+/** Sniff the compression from the first bytes (as Docker does), not the media type. */
+async function decompressed(source: Readable): Promise<Readable[]> {
+  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let head = Buffer.alloc(0);
+  let done = false;
+  while (head.length < 4 && !done) {
+    const r = await it.next();
+    if (r.done) done = true;
+    else head = Buffer.concat([head, r.value]);
+  }
+  const rest = Readable.from(
+    (async function* () {
+      if (head.length) yield head;
+      if (done) return;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    })(),
+    { objectMode: false },
+  );
+  if (head[0] === 0x1f && head[1] === 0x8b) return [rest, createGunzip()];
+  if (head.readUInt32LE(0) === 0xfd2fb528) throw new LayerFormatError('zstd-compressed layers are not supported yet');
+  return [rest];
+}
+
+async function extractInto(source: Readable, dest: string, opts: UnpackOptions): Promise<UnpackResult> {
+  const stages = await decompressed(source);
+  const hasher = new HashingPassThrough();
+  const extract = tar.extract();
+  const writer = new LayerWriter(dest);
+
+  const consume = (async () => {
+    for await (const entry of extract) {
+      await writer.write(entry.header, entry as unknown as Readable);
+    }
+  })();
+  const flow = pipeline([...stages, hasher, extract] as unknown as [Readable, NodeJS.WritableStream]);
+  try {
+    await Promise.all([consume, flow]);
+  } catch (err) {
+    extract.destroy();
+    await Promise.allSettled([consume, flow]);
+    // Filesystem failures (ENOSPC, EACCES...) pass through as they are; failures of the
+    // stream itself (zlib, tar headers) mean the layer is not what it claims to be.
+    if (err instanceof LayerEscapeError || err instanceof LayerFormatError || (err as NodeJS.ErrnoException).syscall)
+      throw err;
+    throw new LayerFormatError(`layer is not a valid (gzip'd) tar archive: ${(err as Error).message}`);
+  }
+  await writer.finish(opts.specialOps ?? pythonSpecialFileOps);
+  const diffId = `sha256:${hasher.hash.digest('hex')}` as Digest;
+  if (opts.expectedDiffId && opts.expectedDiffId !== diffId) throw new DiffIdMismatchError(opts.expectedDiffId, diffId);
+  return { diffId, entries: writer.entries };
+}

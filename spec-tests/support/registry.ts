@@ -1,0 +1,75 @@
+/**
+ * A registry for runtime tests to push to and pull from, on an ephemeral port over a temp
+ * directory. For now this is Debian's reference registry (`docker-registry`, i.e.
+ * registry:2); switch to Wharf's own `startRegistry` once server/ serves the v2 API.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface TestRegistry {
+  /** http://127.0.0.1:<port> */
+  url: string;
+  /** 127.0.0.1:<port>, as used in image references */
+  host: string;
+  close(): Promise<void>;
+}
+
+export const REFERENCE_REGISTRY_BIN = '/usr/bin/docker-registry';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startReferenceRegistry(): Promise<TestRegistry> {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-refreg-'));
+  const port = await freePort();
+  const configPath = join(dir, 'config.yml');
+  await writeFile(
+    configPath,
+    [
+      'version: 0.1',
+      'log: { level: error, accesslog: { disabled: true } }',
+      `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} }, delete: { enabled: true } }`,
+      `http: { addr: 127.0.0.1:${port} }`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(REFERENCE_REGISTRY_BIN, ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`docker-registry exited: ${stderr}`);
+    try {
+      const res = await fetch(`${url}/v2/`);
+      if (res.status === 200) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (i > 200) {
+      child.kill('SIGKILL');
+      throw new Error(`docker-registry did not start on ${url}: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    host: `127.0.0.1:${port}`,
+    async close() {
+      child.kill('SIGTERM');
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

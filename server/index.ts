@@ -1,13 +1,63 @@
-/** Start the registry over the configured storage. */
-import type { WharfConfig } from '../config/config.js';
+/** Start the registry over the configured storage: the embedded store, an HTTP(S) server. */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { parseListenAddress, type WharfConfig } from '../config/config.js';
+import { Registry } from '../storage/registry.js';
+import { createApp } from './app.js';
+import { createLogger, type Logger } from './logging.js';
 
 export interface RunningRegistry {
   /** e.g. http://127.0.0.1:41234 */
   url: string;
   port: number;
+  registry: Registry;
   close(): Promise<void>;
 }
 
-export async function startRegistry(_config: WharfConfig): Promise<RunningRegistry> {
-  throw new Error('not yet');
+export async function startRegistry(config: WharfConfig, logger: Logger = createLogger(config.log)): Promise<RunningRegistry> {
+  const registry = await Registry.openEmbedded(config.storage.root, { manifestCacheBytes: config.storage.manifestCacheBytes });
+  const app = createApp({
+    registry,
+    logger,
+    deleteEnabled: config.storage.delete.enabled,
+    logRequests: config.log.requests,
+    baseUrl: config.http.host.replace(/\/$/, ''),
+  });
+  const tls = config.http.tls.certificate !== '';
+  const server: Server = tls
+    ? createHttpsServer({ cert: readFileSync(config.http.tls.certificate), key: readFileSync(config.http.tls.key) }, app)
+    : createHttpServer(app);
+  // Slowloris guards: a client must send its headers (and, if set, its whole request) in time.
+  server.headersTimeout = config.http.headersTimeout;
+  server.requestTimeout = config.http.requestTimeout;
+  server.keepAliveTimeout = 65_000;
+
+  const { host, port } = parseListenAddress(config.http.addr);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = (server.address() as AddressInfo).port;
+  const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const url = `${tls ? 'https' : 'http'}://${shownHost}:${bound}`;
+  logger.info({ url, root: config.storage.root }, 'wharf registry listening');
+
+  return {
+    url,
+    port: bound,
+    registry,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await registry.close();
+      logger.flush();
+    },
+  };
 }

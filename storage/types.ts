@@ -88,8 +88,10 @@ export interface UploadSession {
 
 /** Everything that is not bytes: links, tags, manifest descriptors, referrers, sessions. */
 export interface MetadataStore {
-  linkBlob(repo: RepositoryName, digest: Digest): Promise<void>;
-  isLinked(repo: RepositoryName, digest: Digest): Promise<boolean>;
+  /** Make a blob readable in a repository (links decide visibility). */
+  linkBlob(repo: RepositoryName, blob: BlobInfo): Promise<void>;
+  /** The linked blob's size without touching the blob store, or undefined if not linked. */
+  getLinkedBlob(repo: RepositoryName, digest: Digest): Promise<BlobInfo | undefined>;
   unlinkBlob(repo: RepositoryName, digest: Digest): Promise<boolean>;
 
   /** Link a manifest into a repository, optionally tag it, and index it as a referrer. */

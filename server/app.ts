@@ -1,0 +1,30 @@
+/**
+ * The express app, built from a Registry service object. Middlewares are mounted in
+ * one visible order, each only where needed. Tests build the same app over a temp dir.
+ */
+import express from 'express';
+import type { Registry } from '../storage/registry.js';
+import { errorHandler } from './error-handler.js';
+import { requestLogger, type Logger } from './logging.js';
+import { v2Router } from './v2-router.js';
+
+export interface AppOptions {
+  registry: Registry;
+  logger: Logger;
+  deleteEnabled: boolean;
+  logRequests: boolean;
+  baseUrl?: string;
+}
+
+export function createApp(options: AppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', 'simple');
+
+  if (options.logRequests) app.use(requestLogger(options.logger));
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.use('/v2', v2Router({ registry: options.registry, deleteEnabled: options.deleteEnabled, baseUrl: options.baseUrl ?? '' }));
+  app.use(errorHandler(options.logger));
+  return app;
+}

@@ -1,0 +1,17 @@
+/** What every route module receives, and the shape of its handlers. */
+import type { Request, Response } from 'express';
+import type { Registry } from '../../storage/registry.js';
+import type { V2Route } from '../api-urls.js';
+
+export interface RouteDeps {
+  registry: Registry;
+  deleteEnabled: boolean;
+  /** prefix for Location headers: '' for relative URLs, else e.g. https://registry.example.com */
+  baseUrl: string;
+}
+
+export type RouteOf<K extends V2Route['route']> = Extract<V2Route, { route: K }>;
+
+export type Handlers<K extends V2Route['route']> = Partial<
+  Record<'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE', (req: Request, res: Response, route: RouteOf<K>) => Promise<void>>
+>;

@@ -1,0 +1,104 @@
+/**
+ * Blob uploads: POST /v2/<name>/blobs/uploads/ (session, monolithic, mount) and
+ * GET/PATCH/PUT/DELETE /v2/<name>/blobs/uploads/<id>. Bodies are streamed into the
+ * upload as they arrive; nothing buffers a blob.
+ */
+import type { Request, Response } from 'express';
+import type { Chunk } from '../../storage/registry.js';
+import type { Upload } from '../../storage/types.js';
+import { urls } from '../api-urls.js';
+import { RegistryError } from '../errors.js';
+import { contentLength, digest, queryString, repositoryName, uploadContentRange } from '../request-parsing.js';
+import type { Handlers, RouteDeps } from './types.js';
+
+function hasBody(req: Request): boolean {
+  const length = contentLength(req);
+  return length !== undefined ? length > 0 : req.headers['transfer-encoding'] !== undefined;
+}
+
+/** The chunk a PATCH or final PUT carries: Content-Range, when given, must agree with Content-Length. */
+function chunkOf(req: Request): Chunk {
+  const range = uploadContentRange(req);
+  const length = contentLength(req);
+  if (!range) return length === undefined ? { stream: req } : { stream: req, maxBytes: length };
+  const declared = range.end - range.start + 1;
+  if (length !== undefined && length !== declared) {
+    throw new RegistryError('RANGE_INVALID', `Content-Range ${range.start}-${range.end} declares ${declared} bytes but Content-Length is ${length}`, undefined, 416);
+  }
+  return { stream: req, offset: range.start, maxBytes: declared };
+}
+
+/** spec: Range is "0-<last byte offset>"; registry:2 says 0-0 for an empty upload. */
+function rangeHeader(size: number): string {
+  return `0-${Math.max(size - 1, 0)}`;
+}
+
+export function uploadRoutes({ registry, baseUrl }: RouteDeps): { collection: Handlers<'uploads'>; session: Handlers<'upload'> } {
+  const accepted = (res: Response, name: string, upload: Upload, status: 202 | 204): void => {
+    res.status(status);
+    res.setHeader('Location', baseUrl + urls.upload(name, upload.id));
+    res.setHeader('Range', rangeHeader(upload.size));
+    res.setHeader('Docker-Upload-UUID', upload.id);
+    res.setHeader('Content-Length', 0);
+    res.end();
+  };
+  const created = (res: Response, name: string, blobDigest: string): void => {
+    res.status(201);
+    res.setHeader('Location', baseUrl + urls.blob(name, blobDigest));
+    res.setHeader('Docker-Content-Digest', blobDigest);
+    res.setHeader('Content-Length', 0);
+    res.end();
+  };
+
+  const collection: Handlers<'uploads'> = {
+    POST: async (req, res, route) => {
+      const repo = repositoryName(route.name);
+      const mount = queryString(req, 'mount');
+      const from = queryString(req, 'from');
+      if (mount !== undefined) {
+        const d = digest(mount);
+        const source = from !== undefined ? repositoryName(from) : undefined;
+        const info = await registry.mountBlob(repo, d, source);
+        if (info) return created(res, repo, info.digest);
+        // spec: a mount that cannot be done falls back to an ordinary upload session.
+      }
+      const monolithic = queryString(req, 'digest');
+      if (monolithic !== undefined && mount === undefined) {
+        const d = digest(monolithic);
+        const length = contentLength(req);
+        const info = await registry.uploadMonolithic(repo, d, { stream: req, maxBytes: length ?? Infinity });
+        return created(res, repo, info.digest);
+      }
+      const upload = await registry.startUpload(repo);
+      accepted(res, repo, upload, 202);
+    },
+  };
+
+  const session: Handlers<'upload'> = {
+    GET: async (_req, res, route) => {
+      const repo = repositoryName(route.name);
+      accepted(res, repo, await registry.getUpload(repo, route.id), 204);
+    },
+    PATCH: async (req, res, route) => {
+      const repo = repositoryName(route.name);
+      const upload = await registry.getUpload(repo, route.id);
+      await registry.appendUpload(upload, chunkOf(req));
+      accepted(res, repo, upload, 202);
+    },
+    PUT: async (req, res, route) => {
+      const repo = repositoryName(route.name);
+      const upload = await registry.getUpload(repo, route.id);
+      const d = digest(queryString(req, 'digest'));
+      // spec: the PUT that completes an upload may carry the final chunk.
+      const info = await registry.completeUpload(repo, upload, d, hasBody(req) ? chunkOf(req) : undefined);
+      created(res, repo, info.digest);
+    },
+    DELETE: async (_req, res, route) => {
+      const repo = repositoryName(route.name);
+      await registry.cancelUpload(await registry.getUpload(repo, route.id));
+      res.status(204).setHeader('Content-Length', 0);
+      res.end();
+    },
+  };
+  return { collection, session };
+}

@@ -1,0 +1,46 @@
+/**
+ * The /v2 API: one handler that matches the URL's tail (server/api-urls.ts) and
+ * dispatches on the resource and method. No body parser is mounted: bodies are
+ * streamed by the handlers that want them.
+ */
+import type { NextFunction, Request, Response } from 'express';
+import { matchV2Path, type V2Route } from './api-urls.js';
+import { RegistryError } from './errors.js';
+import { blobRoutes } from './routes/blobs.js';
+import { catalogRoutes } from './routes/catalog.js';
+import { manifestRoutes } from './routes/manifests.js';
+import { referrerRoutes } from './routes/referrers.js';
+import { tagRoutes } from './routes/tags.js';
+import type { Handlers, RouteDeps } from './routes/types.js';
+import { uploadRoutes } from './routes/uploads.js';
+
+type AnyHandlers = Handlers<V2Route['route']>;
+
+export function v2Router(deps: RouteDeps) {
+  const uploads = uploadRoutes(deps);
+  const table: Record<V2Route['route'], AnyHandlers> = {
+    base: {
+      GET: async (_req, res) => void res.json({}),
+      HEAD: async (_req, res) => void res.end(),
+    },
+    catalog: catalogRoutes(deps) as AnyHandlers,
+    tags: tagRoutes(deps) as AnyHandlers,
+    manifest: manifestRoutes(deps) as AnyHandlers,
+    uploads: uploads.collection as AnyHandlers,
+    upload: uploads.session as AnyHandlers,
+    blob: blobRoutes(deps) as AnyHandlers,
+    referrers: referrerRoutes(deps) as AnyHandlers,
+  };
+
+  return async function dispatchV2(req: Request, res: Response, _next: NextFunction): Promise<void> {
+    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+    const route = matchV2Path(req.path);
+    if (!route) throw new RegistryError('NOT_FOUND', `no registry endpoint at ${req.originalUrl.slice(0, 300)}`);
+    const handler = table[route.route][req.method as keyof AnyHandlers];
+    if (!handler) {
+      const allowed = Object.keys(table[route.route]).join(', ');
+      throw new RegistryError('UNSUPPORTED', `${req.method} is not supported here; use ${allowed}`, undefined, 405, { Allow: allowed });
+    }
+    await handler(req, res, route as never);
+  };
+}

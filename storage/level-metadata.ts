@@ -1,0 +1,164 @@
+/**
+ * The MetadataStore on one LevelDB. Keys are ordered so that every listing is a range
+ * scan with a limit:
+ *
+ *   r\0<repo>                          ''                    repositories (_catalog)
+ *   b\0<repo>\0<digest>                <size>                blob links
+ *   m\0<repo>\0<digest>                ManifestDescriptor    manifest links
+ *   t\0<repo>\0<tag>                   ManifestDescriptor    tags (one get resolves a tag)
+ *   f\0<repo>\0<subject>\0<digest>     ReferrerDescriptor    referrers index
+ *   u\0<uuid>                          UploadSession         upload sessions
+ *
+ * NUL cannot occur in names, tags or digests, so `<prefix>\0` .. `<prefix>\x01` bounds
+ * exactly one repository's keys. Writes that belong together go in one batch.
+ */
+import { Level } from 'level';
+import type { Digest, RepositoryName, Tag } from './names.js';
+import type {
+  BlobInfo,
+  ManifestDescriptor,
+  MetadataStore,
+  Page,
+  ReferrerDescriptor,
+  UploadSession,
+} from './types.js';
+
+type Op = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
+
+const SEP = '\0';
+const END = '\x01';
+
+const repoKey = (repo: string): string => `r${SEP}${repo}`;
+const blobKey = (repo: string, digest: string): string => `b${SEP}${repo}${SEP}${digest}`;
+const manifestKey = (repo: string, digest: string): string => `m${SEP}${repo}${SEP}${digest}`;
+const tagPrefix = (repo: string): string => `t${SEP}${repo}${SEP}`;
+const referrerPrefix = (repo: string, subject: string): string => `f${SEP}${repo}${SEP}${subject}${SEP}`;
+const uploadKey = (id: string): string => `u${SEP}${id}`;
+
+export class LevelMetadataStore implements MetadataStore {
+  private constructor(private readonly db: Level<string, string>) {}
+
+  static async open(dir: string): Promise<LevelMetadataStore> {
+    const db = new Level<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    await db.open();
+    return new LevelMetadataStore(db);
+  }
+
+  async linkBlob(repo: RepositoryName, blob: BlobInfo): Promise<void> {
+    await this.db.batch([
+      { type: 'put', key: blobKey(repo, blob.digest), value: String(blob.size) },
+      { type: 'put', key: repoKey(repo), value: '' },
+    ]);
+  }
+
+  async getLinkedBlob(repo: RepositoryName, digest: Digest): Promise<BlobInfo | undefined> {
+    const size = await this.db.get(blobKey(repo, digest));
+    return size === undefined ? undefined : { digest, size: Number(size) };
+  }
+
+  async unlinkBlob(repo: RepositoryName, digest: Digest): Promise<boolean> {
+    const key = blobKey(repo, digest);
+    if ((await this.db.get(key)) === undefined) return false;
+    await this.db.del(key);
+    return true;
+  }
+
+  async putManifest(repo: RepositoryName, desc: ManifestDescriptor, tag?: Tag): Promise<void> {
+    const value = JSON.stringify(desc);
+    const ops: Op[] = [
+      { type: 'put', key: manifestKey(repo, desc.digest), value },
+      { type: 'put', key: repoKey(repo), value: '' },
+    ];
+    if (tag !== undefined) ops.push({ type: 'put', key: tagPrefix(repo) + tag, value });
+    if (desc.subject !== undefined) {
+      ops.push({ type: 'put', key: referrerPrefix(repo, desc.subject) + desc.digest, value: JSON.stringify(toReferrer(desc)) });
+    }
+    await this.db.batch(ops);
+  }
+
+  async getManifest(repo: RepositoryName, digest: Digest): Promise<ManifestDescriptor | undefined> {
+    const value = await this.db.get(manifestKey(repo, digest));
+    return value === undefined ? undefined : (JSON.parse(value) as ManifestDescriptor);
+  }
+
+  async resolveTag(repo: RepositoryName, tag: Tag): Promise<ManifestDescriptor | undefined> {
+    const value = await this.db.get(tagPrefix(repo) + tag);
+    return value === undefined ? undefined : (JSON.parse(value) as ManifestDescriptor);
+  }
+
+  async deleteManifest(repo: RepositoryName, digest: Digest): Promise<boolean> {
+    const desc = await this.getManifest(repo, digest);
+    if (!desc) return false;
+    const ops: Op[] = [{ type: 'del', key: manifestKey(repo, digest) }];
+    // Tags pointing at the manifest go with it (a scan of this repository's tags only).
+    const prefix = tagPrefix(repo);
+    for await (const [key, value] of this.db.iterator({ gte: prefix, lt: `t${SEP}${repo}${END}` })) {
+      if ((JSON.parse(value) as ManifestDescriptor).digest === digest) ops.push({ type: 'del', key });
+    }
+    if (desc.subject !== undefined) ops.push({ type: 'del', key: referrerPrefix(repo, desc.subject) + digest });
+    await this.db.batch(ops);
+    return true;
+  }
+
+  async deleteTag(repo: RepositoryName, tag: Tag): Promise<boolean> {
+    const key = tagPrefix(repo) + tag;
+    if ((await this.db.get(key)) === undefined) return false;
+    await this.db.del(key);
+    return true;
+  }
+
+  async listTags(repo: RepositoryName, page: Page): Promise<string[]> {
+    const prefix = tagPrefix(repo);
+    const keys = await this.db
+      .keys({ [page.last === undefined ? 'gte' : 'gt']: prefix + (page.last ?? ''), lt: `t${SEP}${repo}${END}`, limit: page.n })
+      .all();
+    return keys.map((k) => k.slice(prefix.length));
+  }
+
+  async listRepositories(page: Page): Promise<string[]> {
+    const prefix = repoKey('');
+    const keys = await this.db
+      .keys({ [page.last === undefined ? 'gte' : 'gt']: prefix + (page.last ?? ''), lt: `r${END}`, limit: page.n })
+      .all();
+    return keys.map((k) => k.slice(prefix.length));
+  }
+
+  async repositoryExists(repo: RepositoryName): Promise<boolean> {
+    return (await this.db.get(repoKey(repo))) !== undefined;
+  }
+
+  async listReferrers(repo: RepositoryName, subject: Digest): Promise<ReferrerDescriptor[]> {
+    const prefix = referrerPrefix(repo, subject);
+    const values = await this.db.values({ gte: prefix, lt: `f${SEP}${repo}${SEP}${subject}${END}` }).all();
+    return values.map((v) => JSON.parse(v) as ReferrerDescriptor);
+  }
+
+  async putUploadSession(session: UploadSession): Promise<void> {
+    await this.db.put(uploadKey(session.id), JSON.stringify(session));
+  }
+
+  async getUploadSession(id: string): Promise<UploadSession | undefined> {
+    const value = await this.db.get(uploadKey(id));
+    return value === undefined ? undefined : (JSON.parse(value) as UploadSession);
+  }
+
+  async deleteUploadSession(id: string): Promise<void> {
+    await this.db.del(uploadKey(id));
+  }
+
+  async listUploadSessions(): Promise<UploadSession[]> {
+    const values = await this.db.values({ gte: uploadKey(''), lt: `u${END}` }).all();
+    return values.map((v) => JSON.parse(v) as UploadSession);
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+function toReferrer(desc: ManifestDescriptor): ReferrerDescriptor {
+  const r: ReferrerDescriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+  if (desc.artifactType !== undefined) r.artifactType = desc.artifactType;
+  if (desc.annotations !== undefined) r.annotations = desc.annotations;
+  return r;
+}

@@ -1,0 +1,138 @@
+/**
+ * Understanding manifest bodies: which kind a body is, whether it is well formed, and
+ * what it references (blobs, child manifests, a subject). Kept apart from HTTP so the
+ * runtime's image client and `fsck` can share it.
+ */
+import { ManifestInvalidError } from './errors.js';
+import { parseDigest, type Digest } from './names.js';
+
+export const MediaTypes = {
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
+  dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  dockerForeignLayer: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+  ociNondistributableLayers: [
+    'application/vnd.oci.image.layer.nondistributable.v1.tar',
+    'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+    'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+  ],
+} as const;
+
+export const MANIFEST_MEDIA_TYPES: readonly string[] = [
+  MediaTypes.dockerManifest,
+  MediaTypes.dockerManifestList,
+  MediaTypes.ociManifest,
+  MediaTypes.ociIndex,
+];
+
+export interface Descriptor {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  urls?: string[];
+  platform?: { architecture: string; os: string; variant?: string };
+  annotations?: Record<string, string>;
+  artifactType?: string;
+}
+
+export interface ParsedManifest {
+  mediaType: string;
+  kind: 'image' | 'index';
+  /** blobs this manifest needs present in the repository (config, layers) */
+  blobs: Digest[];
+  /** child manifests an index needs present in the repository */
+  manifests: Digest[];
+  subject?: Digest;
+  /** explicit artifactType, else the config media type of an image manifest (spec: referrers) */
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+function invalid(message: string): never {
+  throw new ManifestInvalidError(message);
+}
+
+function parseDescriptor(value: unknown, where: string): Descriptor {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) invalid(`${where} is not a descriptor object`);
+  const d = value as Record<string, unknown>;
+  if (typeof d.mediaType !== 'string' || d.mediaType === '') invalid(`${where}.mediaType must be a non-empty string`);
+  if (typeof d.digest !== 'string' || !parseDigest(d.digest)) invalid(`${where}.digest is not a valid sha256 or sha512 digest`);
+  if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) invalid(`${where}.size must be a non-negative integer`);
+  return d as unknown as Descriptor;
+}
+
+function parseAnnotations(value: unknown, where: string): Record<string, string> | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) invalid(`${where} must be an object of strings`);
+  for (const v of Object.values(value)) if (typeof v !== 'string') invalid(`${where} must be an object of strings`);
+  return value as Record<string, string>;
+}
+
+function isForeignLayer(mediaType: string): boolean {
+  return mediaType === MediaTypes.dockerForeignLayer || (MediaTypes.ociNondistributableLayers as readonly string[]).includes(mediaType);
+}
+
+/**
+ * Parse a manifest body. `contentType` is the request's Content-Type (may be empty).
+ * Throws ManifestInvalidError with a message saying what is wrong.
+ */
+export function parseManifest(body: Buffer, contentType: string): ParsedManifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    invalid('the body is not valid JSON');
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) invalid('the body is not a JSON object');
+  const m = json as Record<string, unknown>;
+
+  const declared = typeof m.mediaType === 'string' ? m.mediaType : undefined;
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  if (type === MediaTypes.dockerSchema1 || type === MediaTypes.dockerSchema1Signed || declared === MediaTypes.dockerSchema1 ||
+      declared === MediaTypes.dockerSchema1Signed || m.schemaVersion === 1) {
+    invalid('Docker schema 1 manifests are not supported; push with a current client (schema 2 or OCI)');
+  }
+  if (m.schemaVersion !== 2) invalid('schemaVersion must be 2');
+  if (declared !== undefined && type !== '' && MANIFEST_MEDIA_TYPES.includes(type) && declared !== type) {
+    invalid(`the body's mediaType ${declared} does not match the Content-Type ${type}`);
+  }
+  // Which kind: the Content-Type, else the body's mediaType, else its shape (OCI allows no mediaType).
+  let mediaType = MANIFEST_MEDIA_TYPES.includes(type) ? type : declared;
+  if (mediaType === undefined) mediaType = Array.isArray(m.manifests) ? MediaTypes.ociIndex : MediaTypes.ociManifest;
+  if (!MANIFEST_MEDIA_TYPES.includes(mediaType)) {
+    invalid(`unsupported manifest media type ${mediaType}; expected one of ${MANIFEST_MEDIA_TYPES.join(', ')}`);
+  }
+
+  const parsed: ParsedManifest = {
+    mediaType,
+    kind: mediaType === MediaTypes.ociIndex || mediaType === MediaTypes.dockerManifestList ? 'index' : 'image',
+    blobs: [],
+    manifests: [],
+  };
+  if (m.artifactType !== undefined) {
+    if (typeof m.artifactType !== 'string') invalid('artifactType must be a string');
+    parsed.artifactType = m.artifactType;
+  }
+  if (m.subject !== undefined) parsed.subject = parseDescriptor(m.subject, 'subject').digest;
+  const annotations = parseAnnotations(m.annotations, 'annotations');
+  if (annotations) parsed.annotations = annotations;
+
+  if (parsed.kind === 'image') {
+    const config = parseDescriptor(m.config, 'config');
+    parsed.blobs.push(config.digest);
+    if (!Array.isArray(m.layers)) invalid('layers must be an array');
+    m.layers.forEach((l, i) => {
+      const layer = parseDescriptor(l, `layers[${i}]`);
+      // Foreign layers live elsewhere (urls); the registry never holds them.
+      if (!isForeignLayer(layer.mediaType)) parsed.blobs.push(layer.digest);
+    });
+    if (parsed.artifactType === undefined && parsed.subject !== undefined) parsed.artifactType = config.mediaType;
+  } else {
+    if (!Array.isArray(m.manifests)) invalid('manifests must be an array');
+    m.manifests.forEach((d, i) => parsed.manifests.push(parseDescriptor(d, `manifests[${i}]`).digest));
+  }
+  return parsed;
+}

@@ -1,0 +1,259 @@
+/**
+ * The registry service: the operations of the distribution API in storage terms, over
+ * a BlobStore (bytes) and a MetadataStore (links, tags, sessions). server/ calls these
+ * and maps their domain errors to the spec's codes; nothing here knows HTTP.
+ *
+ * Links decide visibility: a blob lives once in the blob store, and a repository can
+ * read it only if linked there.
+ */
+import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  BlobUnknownError,
+  ManifestBlobUnknownError,
+  ManifestTooLargeError,
+  ManifestUnknownError,
+  ReferenceDigestMismatchError,
+  RepositoryUnknownError,
+  UploadUnknownError,
+} from './errors.js';
+import { FsBlobStore, isUploadId } from './fs-blob-store.js';
+import { LevelMetadataStore } from './level-metadata.js';
+import { ManifestCache } from './manifest-cache.js';
+import { parseManifest, type ParsedManifest } from './manifest.js';
+import { digestAlgorithm, type Digest, type RepositoryName, type Tag } from './names.js';
+import type {
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  ManifestDescriptor,
+  MetadataStore,
+  Page,
+  ReferrerDescriptor,
+  Upload,
+} from './types.js';
+
+/** registry:2 purges upload sessions a week old. */
+const UPLOAD_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+/** spec: registries may limit manifest size; 4 MiB as registry:2 does. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+export interface RegistryOptions {
+  manifestCacheBytes: number;
+}
+
+export type ManifestReference = { tag: Tag; digest?: undefined } | { digest: Digest; tag?: undefined };
+
+export interface ManifestContent {
+  descriptor: ManifestDescriptor;
+  bytes: Buffer;
+}
+
+export interface StoredManifest {
+  descriptor: ManifestDescriptor;
+  parsed: ParsedManifest;
+}
+
+/** A chunk of an upload: the body stream, where it claims to start, how long it may be. */
+export interface Chunk {
+  stream: Readable;
+  /** undefined: append at the end (a streamed PATCH without Content-Range) */
+  offset?: number;
+  maxBytes?: number;
+}
+
+export class Registry {
+  private readonly cache: ManifestCache;
+
+  constructor(
+    readonly blobs: BlobStore,
+    readonly meta: MetadataStore,
+    options: RegistryOptions,
+  ) {
+    this.cache = new ManifestCache(options.manifestCacheBytes);
+  }
+
+  /** The embedded default: blobs on the local filesystem, metadata in LevelDB, under `root`. */
+  static async openEmbedded(root: string, options: RegistryOptions): Promise<Registry> {
+    const blobs = await FsBlobStore.open(root);
+    const meta = await LevelMetadataStore.open(join(root, 'metadata'));
+    const registry = new Registry(blobs, meta, options);
+    await blobs.removeTempFiles();
+    await registry.removeStaleUploads(Date.now());
+    return registry;
+  }
+
+  async close(): Promise<void> {
+    await this.meta.close();
+  }
+
+  /** Drop sessions older than a week, upload files without a session, sessions without a file. */
+  async removeStaleUploads(now: number): Promise<void> {
+    const files = new Set(await this.blobs.listUploads());
+    for (const session of await this.meta.listUploadSessions()) {
+      const hasFile = files.delete(session.id);
+      if (!hasFile || now - session.startedAt > UPLOAD_MAX_AGE_MS) {
+        if (hasFile) await (await this.blobs.resumeUpload(session.id))?.cancel();
+        await this.meta.deleteUploadSession(session.id);
+      }
+    }
+    for (const orphan of files) await (await this.blobs.resumeUpload(orphan))?.cancel();
+  }
+
+  // ---- blobs
+
+  async statBlob(repo: RepositoryName, digest: Digest): Promise<BlobInfo> {
+    const linked = await this.meta.getLinkedBlob(repo, digest);
+    if (linked) return linked;
+    // Manifests are blobs too: readable through the blob endpoint where they are linked.
+    const manifest = await this.meta.getManifest(repo, digest);
+    if (manifest) return { digest, size: manifest.size };
+    throw new BlobUnknownError(digest);
+  }
+
+  async readBlob(info: BlobInfo, range?: ByteRange): Promise<Readable> {
+    return this.blobs.read(info.digest, range);
+  }
+
+  async deleteBlob(repo: RepositoryName, digest: Digest): Promise<void> {
+    if (!(await this.meta.unlinkBlob(repo, digest))) throw new BlobUnknownError(digest);
+  }
+
+  /**
+   * Cross-repository mount. With `from`, the blob must be linked there; without it, a
+   * blob the store holds is enough (OCI 1.1). Undefined when it cannot be mounted.
+   */
+  async mountBlob(repo: RepositoryName, digest: Digest, from?: RepositoryName): Promise<BlobInfo | undefined> {
+    const source = from !== undefined ? await this.meta.getLinkedBlob(from, digest) : await this.blobs.stat(digest);
+    if (!source) return undefined;
+    await this.meta.linkBlob(repo, source);
+    return source;
+  }
+
+  // ---- uploads
+
+  async startUpload(repo: RepositoryName): Promise<Upload> {
+    const id = randomUUID();
+    await this.meta.putUploadSession({ id, repository: repo, startedAt: Date.now() });
+    return this.blobs.beginUpload(id);
+  }
+
+  async getUpload(repo: RepositoryName, id: string): Promise<Upload> {
+    if (!isUploadId(id)) throw new UploadUnknownError(id);
+    const session = await this.meta.getUploadSession(id);
+    if (!session || session.repository !== repo) throw new UploadUnknownError(id);
+    const upload = await this.blobs.resumeUpload(id);
+    if (!upload) throw new UploadUnknownError(id);
+    return upload;
+  }
+
+  async appendUpload(upload: Upload, chunk: Chunk): Promise<number> {
+    return upload.append(chunk.stream, chunk.offset ?? upload.size, chunk.maxBytes);
+  }
+
+  /** Optional final chunk, then the commit pipeline, then link, then drop the session. */
+  async completeUpload(repo: RepositoryName, upload: Upload, digest: Digest, finalChunk?: Chunk): Promise<BlobInfo> {
+    try {
+      if (finalChunk) await this.appendUpload(upload, finalChunk);
+      const info = await upload.commit(digest);
+      await this.meta.linkBlob(repo, info);
+      return info;
+    } catch (err) {
+      await upload.cancel();
+      throw err;
+    } finally {
+      await this.meta.deleteUploadSession(upload.id);
+    }
+  }
+
+  async cancelUpload(upload: Upload): Promise<void> {
+    await upload.cancel();
+    await this.meta.deleteUploadSession(upload.id);
+  }
+
+  /** A whole blob in one request (POST ?digest=). No session: it lives only as long as the request. */
+  async uploadMonolithic(repo: RepositoryName, digest: Digest, chunk: Chunk): Promise<BlobInfo> {
+    const upload = await this.blobs.beginUpload(randomUUID());
+    try {
+      await upload.append(chunk.stream, 0, chunk.maxBytes);
+      const info = await upload.commit(digest, chunk.maxBytes === Infinity ? undefined : chunk.maxBytes);
+      await this.meta.linkBlob(repo, info);
+      return info;
+    } catch (err) {
+      await upload.cancel();
+      throw err;
+    }
+  }
+
+  // ---- manifests
+
+  /** One LevelDB get resolves the reference; bytes come from memory when cached. */
+  async resolveManifest(repo: RepositoryName, ref: ManifestReference): Promise<ManifestDescriptor> {
+    const descriptor = ref.tag !== undefined ? await this.meta.resolveTag(repo, ref.tag) : await this.meta.getManifest(repo, ref.digest);
+    if (!descriptor) throw new ManifestUnknownError(ref.tag ?? ref.digest);
+    return descriptor;
+  }
+
+  async getManifest(repo: RepositoryName, ref: ManifestReference): Promise<ManifestContent> {
+    const descriptor = await this.resolveManifest(repo, ref);
+    let bytes = this.cache.get(descriptor.digest);
+    if (!bytes) {
+      bytes = await this.blobs.readAll(descriptor.digest);
+      this.cache.set(descriptor.digest, bytes);
+    }
+    return { descriptor, bytes };
+  }
+
+  async putManifest(repo: RepositoryName, ref: ManifestReference, body: Buffer, contentType: string): Promise<StoredManifest> {
+    if (body.length > MAX_MANIFEST_BYTES) throw new ManifestTooLargeError(MAX_MANIFEST_BYTES);
+    const parsed = parseManifest(body, contentType);
+    const algorithm = ref.digest !== undefined ? digestAlgorithm(ref.digest) : 'sha256';
+    const digest = `${algorithm}:${createHash(algorithm).update(body).digest('hex')}` as Digest;
+    if (ref.digest !== undefined && ref.digest !== digest) throw new ReferenceDigestMismatchError(ref.digest, digest);
+    await this.checkReferences(repo, parsed);
+    await this.blobs.put(body, digest);
+    const descriptor: ManifestDescriptor = { mediaType: parsed.mediaType, digest, size: body.length };
+    if (parsed.artifactType !== undefined) descriptor.artifactType = parsed.artifactType;
+    if (parsed.annotations !== undefined) descriptor.annotations = parsed.annotations;
+    if (parsed.subject !== undefined) descriptor.subject = parsed.subject;
+    await this.meta.putManifest(repo, descriptor, ref.tag);
+    this.cache.set(digest, body);
+    return { descriptor, parsed };
+  }
+
+  /** Every blob and child manifest must already be in this repository. */
+  private async checkReferences(repo: RepositoryName, parsed: ParsedManifest): Promise<void> {
+    const missing = await Promise.all([
+      ...parsed.blobs.map(async (d) => ((await this.meta.getLinkedBlob(repo, d)) ? undefined : d)),
+      ...parsed.manifests.map(async (d) => ((await this.meta.getManifest(repo, d)) ? undefined : d)),
+    ]);
+    const first = missing.find((d) => d !== undefined);
+    if (first) throw new ManifestBlobUnknownError(first);
+  }
+
+  async deleteManifest(repo: RepositoryName, digest: Digest): Promise<void> {
+    if (!(await this.meta.deleteManifest(repo, digest))) throw new ManifestUnknownError(digest);
+  }
+
+  async deleteTag(repo: RepositoryName, tag: Tag): Promise<void> {
+    if (!(await this.meta.deleteTag(repo, tag))) throw new ManifestUnknownError(tag);
+  }
+
+  // ---- discovery
+
+  async listTags(repo: RepositoryName, page: Page): Promise<string[]> {
+    if (!(await this.meta.repositoryExists(repo))) throw new RepositoryUnknownError(repo);
+    return this.meta.listTags(repo, page);
+  }
+
+  async catalog(page: Page): Promise<string[]> {
+    return this.meta.listRepositories(page);
+  }
+
+  async referrers(repo: RepositoryName, subject: Digest, artifactType?: string): Promise<ReferrerDescriptor[]> {
+    const all = await this.meta.listReferrers(repo, subject);
+    return artifactType === undefined ? all : all.filter((r) => r.artifactType === artifactType);
+  }
+}

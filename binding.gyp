@@ -1,0 +1,24 @@
+{
+  # `npm ci` runs `node-gyp rebuild` (scripts.install) and builds:
+  #   build/Release/wharf_native.node  the addon (runtime/native/*.cc)
+  #   build/Release/wharf-init         the static init helper it execs after clone
+  "targets": [
+    {
+      "target_name": "wharf_native",
+      "sources": ["runtime/native/wharf_native.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
+      "dependencies": ["wharf-init"]
+    },
+    {
+      "target_name": "wharf-init",
+      "type": "executable",
+      "sources": ["runtime/native/init/wharf-init.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "ldflags": ["-static"]
+    }
+  ]
+}

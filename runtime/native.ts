@@ -1,0 +1,372 @@
+/**
+ * The typed face of the native addon (runtime/native/wharf_native.cc) and its
+ * static init helper (runtime/native/init/wharf-init.c).
+ *
+ *   spawnContainer(options)    clone into new namespaces, set the container up
+ *                              (mounts, pivot_root, hostname, masks, uid/gid,
+ *                              capabilities, no_new_privs) and exec its program.
+ *   execInContainer(pid, opts) join a running container's namespaces and exec.
+ *
+ * Both resolve to a ContainerProcess once the program was exec'd (or reject
+ * with a ContainerStartError naming the failed step), and leave a hook,
+ * `beforeStart(pid)`, where the caller places the process in its cgroup (and
+ * network) while the helper waits on the handshake socket.
+ *
+ * Every argument is validated here; the native side trusts what it gets.
+ */
+import { constants as osConstants } from 'node:os';
+import { createRequire } from 'node:module';
+import { closeSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RawExit, RawStepError, WharfNativeBinding } from './native/binding.js';
+
+/** Docker's default capability set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID
+ * SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP. */
+export const DOCKER_DEFAULT_CAPABILITIES = 0xa80425fbn;
+
+/** Paths Docker masks (moby oci/defaults.go): /dev/null over files, empty ro tmpfs over dirs. */
+export const DOCKER_MASKED_PATHS: readonly string[] = [
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
+
+/** Paths Docker makes read-only. */
+export const DOCKER_READONLY_PATHS: readonly string[] = [
+  '/proc/bus',
+  '/proc/fs',
+  '/proc/irq',
+  '/proc/sys',
+  '/proc/sysrq-trigger',
+];
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface User {
+  uid: number;
+  gid: number;
+  /** Supplementary groups (setgroups). Default: none. */
+  additionalGids?: number[];
+}
+
+/** Which namespaces are new (true) or shared with the host (false). Default: all new.
+ * The mount namespace is always new: the rootfs setup needs it. */
+export interface Namespaces {
+  pid?: boolean;
+  net?: boolean;
+  uts?: boolean;
+  ipc?: boolean;
+  cgroup?: boolean;
+}
+
+interface ProcessOptions {
+  /** argv; args[0] is resolved through PATH of `env` (Docker's default PATH if unset) unless it has a slash. */
+  args: string[];
+  /** "KEY=value" entries, passed as is. */
+  env?: string[];
+  /** Absolute working directory inside the container. Default "/" (run: created if missing). */
+  cwd?: string;
+  /** Default: root (0:0), no supplementary groups. */
+  user?: User;
+  /** Capability set for bounding/effective/permitted (inheritable and ambient are cleared). Default Docker's. */
+  capabilities?: bigint;
+  /** prctl(PR_SET_NO_NEW_PRIVS). Default true. */
+  noNewPrivileges?: boolean;
+  /** fds for the program's stdin, stdout, stderr. Default: this process's 0, 1, 2. */
+  stdio?: [number, number, number];
+  /** Called with the helper's host pid while it waits (before any setup): place it in its
+   * cgroup here. A rejection aborts the start (the helper is killed and reaped). */
+  beforeStart?: (pid: number) => void | Promise<void>;
+}
+
+export interface SpawnOptions extends ProcessOptions {
+  /** Absolute path of the prepared root filesystem (e.g. an overlay mount). */
+  rootfs: string;
+  /** Needs a new uts namespace. */
+  hostname?: string;
+  namespaces?: Namespaces;
+  readOnlyRootfs?: boolean;
+  /** Default DOCKER_MASKED_PATHS. */
+  maskedPaths?: readonly string[];
+  /** Default DOCKER_READONLY_PATHS. */
+  readonlyPaths?: readonly string[];
+}
+
+export type ExecOptions = ProcessOptions;
+
+export type ExitStatus = { exitCode: number; signal?: undefined } | { signal: NodeJS.Signals; exitCode?: undefined };
+
+/** Docker's convention: the exit code, or 128 + signal number. */
+export function exitStatusCode(status: ExitStatus): number {
+  if (status.signal !== undefined) return 128 + (osConstants.signals[status.signal] ?? 0);
+  return status.exitCode;
+}
+
+export class InvalidSpecError extends Error {
+  override name = 'InvalidSpecError';
+}
+
+/** A failed setup step of the init helper (or of the clone itself). */
+export class ContainerStartError extends Error {
+  override name = 'ContainerStartError';
+  constructor(
+    /** Step name, e.g. "pivot_root", "exec", "mount_proc" (see runtime/native/sync.h). */
+    readonly step: string,
+    readonly errno: number,
+    /** Symbolic errno, e.g. "ENOENT". */
+    readonly code: string,
+    readonly detail: string,
+  ) {
+    super(`container start failed at ${step}: ${code} (${detail})`);
+  }
+}
+
+function errnoName(errno: number): string {
+  for (const [name, value] of Object.entries(osConstants.errno)) if (value === errno) return name;
+  return `errno ${errno}`;
+}
+
+function signalName(signal: number): NodeJS.Signals {
+  for (const [name, value] of Object.entries(osConstants.signals)) if (value === signal) return name as NodeJS.Signals;
+  return `SIG${signal}` as NodeJS.Signals;
+}
+
+/* ---------- locating and loading the addon ---------- */
+
+/** build/Release of the package root: walked up from this file (dist/runtime/native.js or dist-<x>/runtime/native.js). */
+export function nativeBuildDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'wharf') {
+          return join(dir, 'build', 'Release');
+        }
+      } catch {
+        /* not ours, keep walking */
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error('runtime/native: cannot find the wharf package root (package.json)');
+    dir = up;
+  }
+}
+
+let binding: WharfNativeBinding | undefined;
+function native(): WharfNativeBinding {
+  if (!binding) {
+    const file = join(nativeBuildDir(), 'wharf_native.node');
+    if (!existsSync(file)) throw new Error(`runtime/native: ${file} is missing; build it with \`npx node-gyp rebuild\``);
+    binding = createRequire(import.meta.url)(file) as WharfNativeBinding;
+  }
+  return binding;
+}
+
+function helperPath(): string {
+  const file = join(nativeBuildDir(), 'wharf-init');
+  if (!existsSync(file)) throw new Error(`runtime/native: ${file} is missing; build it with \`npx node-gyp rebuild\``);
+  return file;
+}
+
+/* ---------- validation ---------- */
+
+function noNul(what: string, s: unknown): string {
+  if (typeof s !== 'string') throw new InvalidSpecError(`${what} must be a string`);
+  if (s.includes('\0')) throw new InvalidSpecError(`${what} contains a NUL byte`);
+  return s;
+}
+
+function absolute(what: string, p: unknown): string {
+  const s = noNul(what, p);
+  if (!isAbsolute(s)) throw new InvalidSpecError(`${what} must be an absolute path: ${s}`);
+  return s;
+}
+
+function id(what: string, n: unknown): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xfffffffe) {
+    throw new InvalidSpecError(`${what} must be an integer in 0..4294967294`);
+  }
+  return n;
+}
+
+const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/;
+
+class SpecWriter {
+  private parts: Buffer[] = [];
+  add(key: string, value: string): void {
+    this.parts.push(Buffer.from(`${key}\0${value}\0`, 'utf8'));
+  }
+  buffer(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+function writeProcess(w: SpecWriter, o: ProcessOptions, defaultCwd: string | undefined): void {
+  if (!Array.isArray(o.args) || o.args.length === 0) throw new InvalidSpecError('args must be a non-empty array');
+  o.args.forEach((a, i) => w.add('arg', noNul(`args[${i}]`, a)));
+  if (o.args[0] === '') throw new InvalidSpecError('args[0] must not be empty');
+  if (o.env !== undefined) {
+    if (!Array.isArray(o.env)) throw new InvalidSpecError('env must be an array of KEY=value');
+    o.env.forEach((e, i) => {
+      const s = noNul(`env[${i}]`, e);
+      if (s.indexOf('=') <= 0) throw new InvalidSpecError(`env[${i}] must look like KEY=value: ${s}`);
+      w.add('env', s);
+    });
+  }
+  const cwd = o.cwd ?? defaultCwd;
+  if (cwd !== undefined) w.add('cwd', absolute('cwd', cwd));
+  const user = o.user ?? { uid: 0, gid: 0 };
+  w.add('uid', String(id('user.uid', user.uid)));
+  w.add('gid', String(id('user.gid', user.gid)));
+  if (user.additionalGids !== undefined) {
+    if (!Array.isArray(user.additionalGids)) throw new InvalidSpecError('user.additionalGids must be an array');
+    user.additionalGids.forEach((g, i) => w.add('group', String(id(`user.additionalGids[${i}]`, g))));
+  }
+  const caps = o.capabilities ?? DOCKER_DEFAULT_CAPABILITIES;
+  if (typeof caps !== 'bigint' || caps < 0n || caps >= 1n << 64n) throw new InvalidSpecError('capabilities must be a 64-bit bigint mask');
+  w.add('caps', caps.toString(16));
+  w.add('nnp', o.noNewPrivileges === false ? '0' : '1');
+}
+
+function checkStdio(stdio: unknown): [number, number, number] {
+  if (stdio === undefined) return [0, 1, 2];
+  if (!Array.isArray(stdio) || stdio.length !== 3 || !stdio.every((fd) => Number.isInteger(fd) && fd >= 0 && fd < 2 ** 31)) {
+    throw new InvalidSpecError('stdio must be three file descriptors');
+  }
+  return stdio as [number, number, number];
+}
+
+/* ---------- processes ---------- */
+
+/** A started container process (or exec'd process): the helper's host pid, held by a pidfd. */
+export class ContainerProcess {
+  private exited: Promise<ExitStatus>;
+  private done = false;
+
+  constructor(
+    /** Host pid (PID 1 of the container when it has its own pid namespace). */
+    readonly pid: number,
+    private readonly pidfd: number,
+  ) {
+    this.exited = native()
+      .wait(pidfd)
+      .then((raw: RawExit): ExitStatus => ('signal' in raw ? { signal: signalName(raw.signal) } : { exitCode: raw.exitCode }))
+      .finally(() => {
+        this.done = true;
+        closeSync(pidfd);
+      });
+  }
+
+  /** Resolves once the process ended (and was reaped): {exitCode} or {signal}. */
+  wait(): Promise<ExitStatus> {
+    return this.exited;
+  }
+
+  /** Signals the process through its pidfd; a no-op once it ended. */
+  kill(signal: NodeJS.Signals | number = 'SIGKILL'): void {
+    if (this.done) return;
+    const n = typeof signal === 'number' ? signal : osConstants.signals[signal];
+    if (n === undefined) throw new InvalidSpecError(`unknown signal ${String(signal)}`);
+    try {
+      native().kill(this.pidfd, n);
+    } catch (e) {
+      if ((e as { errno?: number }).errno !== osConstants.errno.ESRCH) throw e;
+    }
+  }
+}
+
+async function start(spec: Buffer, flags: number, stdio: [number, number, number], beforeStart: ProcessOptions['beforeStart']): Promise<ContainerProcess> {
+  const n = native();
+  const raw = n.spawn({ helper: helperPath(), spec, stdio, flags });
+  const proc = new ContainerProcess(raw.pid, raw.pidfd);
+  let failure: RawStepError | null;
+  try {
+    if (beforeStart) await beforeStart(raw.pid);
+  } catch (e) {
+    closeSync(raw.syncFd); // EOF on the socket: the helper exits
+    proc.kill('SIGKILL');
+    await proc.wait();
+    throw e;
+  }
+  try {
+    failure = await n.resume(raw.syncFd);
+  } catch (e) {
+    proc.kill('SIGKILL');
+    await proc.wait();
+    throw e;
+  }
+  if (failure) {
+    proc.kill('SIGKILL');
+    await proc.wait();
+    throw new ContainerStartError(failure.stepName, failure.errno, errnoName(failure.errno), failure.message);
+  }
+  return proc;
+}
+
+/** Starts a container. Resolves once its program was exec'd. */
+export async function spawnContainer(options: SpawnOptions): Promise<ContainerProcess> {
+  const o = options;
+  if (typeof o !== 'object' || o === null) throw new InvalidSpecError('options must be an object');
+  const w = new SpecWriter();
+  w.add('mode', 'run');
+  const rootfs = absolute('rootfs', o.rootfs);
+  let st;
+  try {
+    st = statSync(rootfs);
+  } catch {
+    throw new InvalidSpecError(`rootfs does not exist: ${rootfs}`);
+  }
+  if (!st.isDirectory()) throw new InvalidSpecError(`rootfs is not a directory: ${rootfs}`);
+  w.add('rootfs', rootfs.replace(/\/+$/, '') || '/');
+  if (rootfs.replace(/\/+$/, '') === '') throw new InvalidSpecError('rootfs must not be /');
+  const ns = { pid: true, net: true, uts: true, ipc: true, cgroup: true, ...(o.namespaces ?? {}) };
+  for (const [k, v] of Object.entries(ns)) {
+    if (typeof v !== 'boolean') throw new InvalidSpecError(`namespaces.${k} must be a boolean`);
+    if (!['pid', 'net', 'uts', 'ipc', 'cgroup'].includes(k)) throw new InvalidSpecError(`unknown namespace ${k}`);
+  }
+  if (o.hostname !== undefined) {
+    if (!ns.uts) throw new InvalidSpecError('hostname needs a new uts namespace');
+    if (typeof o.hostname !== 'string' || !HOSTNAME.test(o.hostname)) throw new InvalidSpecError(`invalid hostname: ${String(o.hostname)}`);
+    w.add('hostname', o.hostname);
+  }
+  if (o.readOnlyRootfs) w.add('readonly', '1');
+  for (const p of o.maskedPaths ?? DOCKER_MASKED_PATHS) w.add('mask', absolute('maskedPaths[]', p));
+  for (const p of o.readonlyPaths ?? DOCKER_READONLY_PATHS) w.add('rpath', absolute('readonlyPaths[]', p));
+  // The cgroup namespace is unshared by the helper after it was placed in its cgroup,
+  // so that the container's cgroup is its root.
+  if (ns.cgroup) w.add('cgroupns', '1');
+  writeProcess(w, o, '/');
+  const stdio = checkStdio(o.stdio);
+  if (o.beforeStart !== undefined && typeof o.beforeStart !== 'function') throw new InvalidSpecError('beforeStart must be a function');
+  const f = native().cloneFlags;
+  const flags = f.mount | (ns.pid ? f.pid : 0) | (ns.net ? f.net : 0) | (ns.uts ? f.uts : 0) | (ns.ipc ? f.ipc : 0);
+  return start(w.buffer(), flags, stdio, o.beforeStart);
+}
+
+/** Runs a program inside a running container (by the host pid of its init), like `docker exec`.
+ * The returned process is the helper, which waits for the program and mirrors its exit
+ * status (and forwards signals to it). Place it in the container's cgroup in beforeStart. */
+export async function execInContainer(pid: number, options: ExecOptions): Promise<ContainerProcess> {
+  if (!Number.isInteger(pid) || pid <= 0) throw new InvalidSpecError('pid must be a positive integer');
+  if (!existsSync(`/proc/${pid}/ns/mnt`)) throw new InvalidSpecError(`no such process: ${pid}`);
+  const o = options;
+  if (typeof o !== 'object' || o === null) throw new InvalidSpecError('options must be an object');
+  const w = new SpecWriter();
+  w.add('mode', 'exec');
+  w.add('target', String(pid));
+  for (const kind of ['cgroup', 'ipc', 'uts', 'net', 'pid', 'mnt']) w.add('join', kind);
+  writeProcess(w, o, undefined);
+  const stdio = checkStdio(o.stdio);
+  if (o.beforeStart !== undefined && typeof o.beforeStart !== 'function') throw new InvalidSpecError('beforeStart must be a function');
+  return start(w.buffer(), 0, stdio, o.beforeStart);
+}

@@ -1,0 +1,38 @@
+/** The raw shape of build/Release/wharf_native.node (runtime/native/wharf_native.cc).
+ * Only runtime/native.ts calls it; everything else uses that typed face. */
+
+export interface RawSpawnSpec {
+  /** Absolute path of the static init helper (build/Release/wharf-init). */
+  helper: string;
+  /** Encoded helper spec: NUL-terminated key, value pairs (see wharf-init.c). */
+  spec: Buffer;
+  /** fds that become the child's 0, 1, 2. */
+  stdio: [number, number, number];
+  /** OR of cloneFlags values. */
+  flags: number;
+}
+
+export interface RawSpawned {
+  pid: number;
+  pidfd: number;
+  syncFd: number;
+}
+
+export interface RawStepError {
+  step: number;
+  errno: number;
+  stepName: string;
+  message: string;
+}
+
+export type RawExit = { exitCode: number } | { signal: number };
+
+export interface WharfNativeBinding {
+  spawn(spec: RawSpawnSpec): RawSpawned;
+  /** Releases the helper (sync 1.) and resolves null on exec (EOF) or the step error. Closes syncFd. */
+  resume(syncFd: number): Promise<RawStepError | null>;
+  /** Resolves once the process ended; reaps it. Call once per pidfd. Does not close it. */
+  wait(pidfd: number): Promise<RawExit>;
+  kill(pidfd: number, signal: number): void;
+  cloneFlags: { pid: number; mount: number; uts: number; ipc: number; net: number; cgroup: number };
+}

@@ -1,0 +1,336 @@
+// wharf_native: the few syscalls the runtime cannot make from JS.
+//
+//   spawn({helper, spec, stdio, flags}) -> {pid, pidfd, syncFd}
+//       clone3 (clone(2) as fallback) into the namespaces in `flags`; the child
+//       execve()s the static init helper (init/wharf-init.c) which does the
+//       container setup. `spec` is copied into a memfd the helper reads on fd 4.
+//   resume(syncFd) -> Promise<null | {step, errno, stepName, message}>
+//       /* sync 1. */ tells the helper to go on (after the caller placed it in its
+//       cgroup), then waits (uv_poll) for /* sync 2. */ an error record or
+//       /* sync 3. */ EOF = the container's program was exec'd. Closes syncFd.
+//   wait(pidfd) -> Promise<{exitCode} | {signal}>
+//       uv_poll on the pidfd, then waitid(P_PIDFD) reaps. Never blocks the loop.
+//   kill(pidfd, signal)
+//       pidfd_send_signal.
+//
+// The cloned child of this multithreaded process runs only raw syscalls on data
+// prepared before clone: no malloc, no locks, no C++, no JS.
+#include <napi.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "sync.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
+namespace {
+
+constexpr int kFirstPrivateFd = 10;  // parent-side dups live above the fds the child fills
+
+struct KernelSigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void *restorer;
+  uint64_t mask;
+};
+
+struct ChildPlan {
+  const char *helper;
+  char *const *argv;
+  char *const *envp;
+  int stdio[3];
+  int sync;
+  int spec;
+  wharf_sync_error exec_error;  // preformatted; the child only fills in errno
+};
+
+[[noreturn]] void ChildMain(ChildPlan *p) {
+  // Async-signal-safe only from here on.
+  KernelSigaction dfl = {};
+  dfl.handler = SIG_DFL;
+  for (int sig = 1; sig < 65; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    syscall(SYS_rt_sigaction, sig, &dfl, nullptr, 8);
+  }
+  for (int i = 0; i < 3; i++) dup2(p->stdio[i], i);
+  dup2(p->sync, 3);
+  dup2(p->spec, 4);
+  syscall(SYS_close_range, 5U, ~0U, CLOSE_RANGE_CLOEXEC);
+  uint64_t empty = 0;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, 8);
+  execve(p->helper, p->argv, p->envp);
+  p->exec_error.err = errno;
+  /* sync 2. */
+  send(3, &p->exec_error, sizeof p->exec_error, MSG_NOSIGNAL);
+  _exit(127);
+}
+
+Napi::Error ErrnoError(Napi::Env env, int err, const std::string &what) {
+  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
+  e.Set("errno", Napi::Number::New(env, err));
+  return e;
+}
+
+int DupHigh(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, kFirstPrivateFd); }
+
+Napi::Value Spawn(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "spawn(spec): spec object expected");
+  Napi::Object o = info[0].As<Napi::Object>();
+  std::string helper = o.Get("helper").As<Napi::String>().Utf8Value();
+  Napi::Buffer<uint8_t> specBuf = o.Get("spec").As<Napi::Buffer<uint8_t>>();
+  Napi::Array stdio = o.Get("stdio").As<Napi::Array>();
+  uint64_t flags = static_cast<uint64_t>(o.Get("flags").As<Napi::Number>().Int64Value());
+  const uint64_t allowed = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
+  if (flags & ~allowed) throw Napi::RangeError::New(env, "spawn: unsupported clone flags");
+
+  // Everything the child needs, prepared now.
+  int sv[2] = {-1, -1};
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) throw ErrnoError(env, errno, "socketpair");
+  int memfd = static_cast<int>(syscall(SYS_memfd_create, "wharf-spec", MFD_CLOEXEC));
+  std::vector<int> toClose = {sv[1]};
+  auto cleanup = [&]() {
+    for (int fd : toClose)
+      if (fd >= 0) close(fd);
+  };
+  if (memfd < 0) {
+    int err = errno;
+    close(sv[0]);
+    cleanup();
+    throw ErrnoError(env, err, "memfd_create");
+  }
+  toClose.push_back(memfd);
+  size_t off = 0;
+  while (off < specBuf.Length()) {
+    ssize_t w = write(memfd, specBuf.Data() + off, specBuf.Length() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      int err = errno;
+      close(sv[0]);
+      cleanup();
+      throw ErrnoError(env, err, "write spec");
+    }
+    off += static_cast<size_t>(w);
+  }
+
+  ChildPlan plan = {};
+  plan.helper = helper.c_str();
+  std::string arg0 = "wharf-init";
+  char *argv[] = {arg0.data(), nullptr};
+  char *envp[] = {nullptr};
+  plan.argv = argv;
+  plan.envp = envp;
+  for (uint32_t i = 0; i < 3; i++) {
+    int fd = stdio.Get(i).As<Napi::Number>().Int32Value();
+    plan.stdio[i] = DupHigh(fd);
+    toClose.push_back(plan.stdio[i]);
+    if (plan.stdio[i] < 0) {
+      int err = errno;
+      close(sv[0]);
+      cleanup();
+      throw ErrnoError(env, err, "stdio fd " + std::to_string(fd));
+    }
+  }
+  plan.sync = DupHigh(sv[1]);
+  toClose.push_back(plan.sync);
+  plan.spec = DupHigh(memfd);
+  toClose.push_back(plan.spec);
+  if (plan.sync < 0 || plan.spec < 0) {
+    int err = errno;
+    close(sv[0]);
+    cleanup();
+    throw ErrnoError(env, err, "dup");
+  }
+  plan.exec_error.step = WHARF_STEP_EXEC_HELPER;
+  snprintf(plan.exec_error.step_name, sizeof plan.exec_error.step_name, "%s", wharf_step_name(WHARF_STEP_EXEC_HELPER));
+  snprintf(plan.exec_error.message, sizeof plan.exec_error.message, "execve %s", helper.c_str());
+
+  // Block every signal across clone so that no handler of Node's runs in the
+  // child before it has reset the dispositions.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfd = -1;
+  struct clone_args args = {};
+  args.flags = flags | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0 && errno == ENOSYS)
+    pid = syscall(SYS_clone, static_cast<unsigned long>(flags | CLONE_PIDFD | SIGCHLD), nullptr, &pidfd, nullptr, nullptr);
+  if (pid == 0) ChildMain(&plan);
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  cleanup();
+  if (pid < 0) {
+    close(sv[0]);
+    throw ErrnoError(env, err, "clone");
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, static_cast<double>(pid)));
+  out.Set("pidfd", Napi::Number::New(env, pidfd));
+  out.Set("syncFd", Napi::Number::New(env, sv[0]));
+  return out;
+}
+
+// One pending poll: a promise settled from a libuv callback inside a callback
+// scope, so that its reactions run right away.
+struct Pending {
+  uv_poll_t poll;
+  int fd;
+  Napi::Env env;
+  Napi::Promise::Deferred deferred;
+  Napi::AsyncContext context;
+  bool closeFd;
+  Pending(Napi::Env e, int f, const char *name, bool c)
+      : fd(f), env(e), deferred(Napi::Promise::Deferred::New(e)), context(e, name), closeFd(c) {
+    poll.data = this;
+  }
+};
+
+void Finish(Pending *p, napi_value value, bool reject) {
+  // Stop watching before settling: the promise's reactions run when the callback
+  // scope closes and may reuse this fd number for a new poll right away.
+  uv_poll_stop(&p->poll);
+  if (p->closeFd) close(p->fd);
+  uv_close(reinterpret_cast<uv_handle_t *>(&p->poll), [](uv_handle_t *h) { delete static_cast<Pending *>(h->data); });
+  Napi::HandleScope scope(p->env);
+  Napi::CallbackScope cbScope(p->env, p->context);
+  if (reject) p->deferred.Reject(value);
+  else p->deferred.Resolve(value);
+}
+
+bool StartPoll(Pending *p, uv_poll_cb cb) {
+  uv_loop_t *loop = nullptr;
+  napi_get_uv_event_loop(p->env, &loop);
+  int r = uv_poll_init(loop, &p->poll, p->fd);
+  if (r == 0) r = uv_poll_start(&p->poll, UV_READABLE | UV_DISCONNECT, cb);
+  if (r != 0) {
+    Napi::HandleScope scope(p->env);
+    p->deferred.Reject(ErrnoError(p->env, -r, "uv_poll").Value());
+    return false;
+  }
+  return true;
+}
+
+void OnSyncReadable(uv_poll_t *h, int status, int) {
+  auto *p = static_cast<Pending *>(h->data);
+  Napi::HandleScope scope(p->env);
+  if (status < 0) return Finish(p, ErrnoError(p->env, -status, "poll sync socket").Value(), true);
+  wharf_sync_error e;
+  ssize_t r = recv(p->fd, &e, sizeof e, MSG_DONTWAIT);
+  if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (r == 0 || (r < 0 && errno == ECONNRESET)) return Finish(p, p->env.Null(), false); /* sync 3. */
+  if (r < 0) return Finish(p, ErrnoError(p->env, errno, "recv sync socket").Value(), true);
+  if (r != sizeof e) return Finish(p, Napi::Error::New(p->env, "short handshake record").Value(), true);
+  /* sync 2. */
+  e.step_name[sizeof e.step_name - 1] = 0;
+  e.message[sizeof e.message - 1] = 0;
+  Napi::Object o = Napi::Object::New(p->env);
+  o.Set("step", Napi::Number::New(p->env, e.step));
+  o.Set("errno", Napi::Number::New(p->env, e.err));
+  o.Set("stepName", Napi::String::New(p->env, e.step_name));
+  o.Set("message", Napi::String::New(p->env, e.message));
+  Finish(p, o, false);
+}
+
+Napi::Value Resume(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "resume(syncFd)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  /* sync 1. */
+  char go = 'G';
+  // A helper that already died (failed exec) left its record queued; read it.
+  ssize_t w;
+  do w = send(fd, &go, 1, MSG_NOSIGNAL);
+  while (w < 0 && errno == EINTR);
+  auto *p = new Pending(env, fd, "wharf:resume", true);
+  Napi::Promise promise = p->deferred.Promise();
+  if (!StartPoll(p, OnSyncReadable)) {
+    close(fd);
+    delete p;
+  }
+  return promise;
+}
+
+void OnPidfdReadable(uv_poll_t *h, int status, int) {
+  auto *p = static_cast<Pending *>(h->data);
+  Napi::HandleScope scope(p->env);
+  if (status < 0) return Finish(p, ErrnoError(p->env, -status, "poll pidfd").Value(), true);
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(p->fd), &si, WEXITED | WNOHANG) < 0) {
+    if (errno == EINTR) return;
+    return Finish(p, ErrnoError(p->env, errno, "waitid").Value(), true);
+  }
+  if (si.si_pid == 0) return;  // not yet
+  Napi::Object o = Napi::Object::New(p->env);
+  if (si.si_code == CLD_EXITED) o.Set("exitCode", Napi::Number::New(p->env, si.si_status));
+  else o.Set("signal", Napi::Number::New(p->env, si.si_status));
+  Finish(p, o, false);
+}
+
+Napi::Value Wait(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "wait(pidfd)");
+  auto *p = new Pending(env, info[0].As<Napi::Number>().Int32Value(), "wharf:wait", false);
+  Napi::Promise promise = p->deferred.Promise();
+  if (!StartPoll(p, OnPidfdReadable)) delete p;
+  return promise;
+}
+
+Napi::Value Kill(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "kill(pidfd, signal)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int sig = info[1].As<Napi::Number>().Int32Value();
+  if (syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0) < 0) throw ErrnoError(env, errno, "pidfd_send_signal");
+  return env.Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
+  exports.Set("resume", Napi::Function::New(env, Resume, "resume"));
+  exports.Set("wait", Napi::Function::New(env, Wait, "wait"));
+  exports.Set("kill", Napi::Function::New(env, Kill, "kill"));
+  Napi::Object flags = Napi::Object::New(env);
+  flags.Set("pid", Napi::Number::New(env, CLONE_NEWPID));
+  flags.Set("mount", Napi::Number::New(env, CLONE_NEWNS));
+  flags.Set("uts", Napi::Number::New(env, CLONE_NEWUTS));
+  flags.Set("ipc", Napi::Number::New(env, CLONE_NEWIPC));
+  flags.Set("net", Napi::Number::New(env, CLONE_NEWNET));
+  flags.Set("cgroup", Napi::Number::New(env, CLONE_NEWCGROUP));
+  exports.Set("cloneFlags", flags);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(wharf_native, Init)

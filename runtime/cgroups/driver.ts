@@ -1,0 +1,163 @@
+/**
+ * Cgroups for containers: one CgroupDriver interface, two implementations
+ * (v1.ts: one hierarchy per controller; v2.ts: the unified hierarchy), chosen
+ * at start by detect.ts. Every container gets `wharf/<id>` under each hierarchy
+ * it uses; nothing else in Wharf builds a cgroup path.
+ */
+import { readFile, rmdir } from 'node:fs/promises';
+
+/** Resource limits, in Docker's terms. Unset fields mean "no limit". */
+export interface CgroupLimits {
+  /** --memory, bytes. */
+  memoryBytes?: number;
+  /** --memory-swap: memory + swap in bytes, -1 unlimited. Unset with memoryBytes set: twice memoryBytes (Docker). */
+  memorySwapBytes?: number;
+  /** --cpu-shares (relative weight, 2..262144; v2 maps it to cpu.weight). */
+  cpuShares?: number;
+  /** --cpus, e.g. 1.5: quota = cpus * period. */
+  cpus?: number;
+  /** CFS period in µs for --cpus. Default 100000. */
+  cpuPeriodUs?: number;
+  /** --cpuset-cpus, e.g. "0" or "0-1". */
+  cpusetCpus?: string;
+  /** --cpuset-mems. */
+  cpusetMems?: string;
+  /** --pids-limit; 0 or -1: unlimited. */
+  pidsLimit?: number;
+}
+
+export interface CgroupStats {
+  memoryUsageBytes: number;
+  /** Peak usage, when the kernel reports it. */
+  memoryMaxUsageBytes: number | null;
+  /** OOM kills inside this cgroup (v1: memory.oom_control oom_kill, v2: memory.events oom_kill). */
+  oomKills: number;
+  /** Times the memory limit was hit (v1 memory.failcnt, v2 memory.events max). */
+  memoryLimitHits: number;
+  pidsCurrent: number;
+  cpuUsageNs: number;
+}
+
+export interface Cgroup {
+  readonly id: string;
+  readonly version: 1 | 2;
+  /** Limits that could not be applied on this kernel (e.g. no swap accounting). */
+  readonly warnings: readonly string[];
+  /** Directories of this cgroup (one per v1 hierarchy, one for v2). */
+  readonly paths: readonly string[];
+  /** Moves a process (and, v1, its threads) into the cgroup: call before the container's program runs. */
+  addProcess(pid: number): Promise<void>;
+  /** Pids of the processes in the cgroup. */
+  procs(): Promise<number[]>;
+  stats(): Promise<CgroupStats>;
+  /** Reads one control file of this cgroup, e.g. ("cpu", "cpu.cfs_quota_us") or (undefined, "cpu.max"). */
+  read(file: string, controller?: string): Promise<string>;
+  /** SIGKILLs every process left, waits until the cgroup is empty and removes it. Idempotent. */
+  destroy(): Promise<void>;
+}
+
+export interface CgroupDriver {
+  readonly version: 1 | 2;
+  /** Creates wharf/<id> with the limits. Fails (leaving nothing behind) when a limit cannot be set. */
+  create(id: string, limits?: CgroupLimits): Promise<Cgroup>;
+  /** Ids of the containers that have a cgroup (e.g. leftovers after a crash). */
+  list(): Promise<string[]>;
+  /** Opens an existing cgroup (e.g. to destroy a leftover). */
+  open(id: string): Promise<Cgroup>;
+}
+
+export class CgroupError extends Error {
+  override name = 'CgroupError';
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const CPU_LIST = /^\d+(-\d+)?(,\d+(-\d+)?)*$/;
+
+export function checkId(id: string): string {
+  if (typeof id !== 'string' || !ID.test(id)) throw new CgroupError(`invalid cgroup id: ${String(id)}`);
+  return id;
+}
+
+function int(what: string, n: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    throw new CgroupError(`${what} must be an integer in ${min}..${max}`);
+  }
+}
+
+/** Validates limits (Docker's rules) and returns them normalised. */
+export function checkLimits(limits: CgroupLimits = {}): CgroupLimits {
+  const l = { ...limits };
+  if (l.memoryBytes !== undefined) int('memoryBytes', l.memoryBytes, 6 * 1024 * 1024);
+  if (l.memorySwapBytes !== undefined) {
+    if (l.memorySwapBytes !== -1) {
+      int('memorySwapBytes', l.memorySwapBytes, 0);
+      if (l.memoryBytes === undefined) throw new CgroupError('memorySwapBytes needs memoryBytes');
+      if (l.memorySwapBytes < l.memoryBytes) throw new CgroupError('memorySwapBytes must be at least memoryBytes');
+    }
+  }
+  if (l.cpuShares !== undefined) int('cpuShares', l.cpuShares, 2, 262144);
+  if (l.cpuPeriodUs !== undefined) int('cpuPeriodUs', l.cpuPeriodUs, 1000, 1_000_000);
+  if (l.cpus !== undefined) {
+    if (typeof l.cpus !== 'number' || !Number.isFinite(l.cpus) || l.cpus <= 0) throw new CgroupError('cpus must be a positive number');
+    if (Math.round(l.cpus * (l.cpuPeriodUs ?? 100000)) < 1000) throw new CgroupError('cpus too small (quota below 1ms)');
+  }
+  for (const k of ['cpusetCpus', 'cpusetMems'] as const) {
+    const v = l[k];
+    if (v !== undefined && (typeof v !== 'string' || !CPU_LIST.test(v))) throw new CgroupError(`${k} must be a list like 0-2,4`);
+  }
+  if (l.pidsLimit !== undefined) int('pidsLimit', l.pidsLimit, -1);
+  return l;
+}
+
+/** memory+swap total Docker would use: explicit, -1, or twice the memory. */
+export function memorySwapTotal(l: CgroupLimits): number | undefined {
+  if (l.memoryBytes === undefined) return undefined;
+  return l.memorySwapBytes ?? l.memoryBytes * 2;
+}
+
+export function parsePids(text: string): number[] {
+  return text
+    .split('\n')
+    .filter((s) => s.trim() !== '')
+    .map(Number);
+}
+
+export async function readOr(file: string, fallback: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Kills what `procs` lists until nothing is left, then removes the directories (deepest first). */
+export async function killAndRemove(procs: () => Promise<number[]>, dirs: readonly string[]): Promise<void> {
+  for (let round = 0; ; round++) {
+    const pids = await procs();
+    if (pids.length === 0) break;
+    if (round > 1000) throw new CgroupError(`processes survive SIGKILL: ${pids.join(' ')}`);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone already */
+      }
+    }
+    await sleep(10);
+  }
+  for (const dir of dirs) {
+    for (let round = 0; ; round++) {
+      try {
+        await rmdir(dir);
+        break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') break;
+        if (code !== 'EBUSY' || round > 500) throw new CgroupError(`cannot remove ${dir}: ${code}`);
+        await sleep(10); // exiting tasks (zombies not yet reaped) still hold it
+      }
+    }
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * cgroup v2: the unified hierarchy (normally /sys/fs/cgroup). A container's
+ * cgroup is <root>/wharf/<id>; the controllers it needs are enabled in the
+ * subtree_control of the root and of wharf/.
+ */
+import { access, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type Cgroup,
+  type CgroupDriver,
+  type CgroupLimits,
+  type CgroupStats,
+  CgroupError,
+  checkId,
+  checkLimits,
+  killAndRemove,
+  memorySwapTotal,
+  parsePids,
+  readOr,
+} from './driver.js';
+
+const PARENT = 'wharf';
+const WANTED = ['cpu', 'cpuset', 'memory', 'pids'];
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Docker/runc's mapping of cpu shares (2..262144) to cpu.weight (1..10000). */
+export function sharesToWeight(shares: number): number {
+  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+}
+
+function keyed(text: string, key: string): number {
+  return Number(new RegExp(`^${key} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+}
+
+class V2Cgroup implements Cgroup {
+  readonly version = 2 as const;
+  readonly warnings: string[] = [];
+  private destroyed = false;
+
+  constructor(
+    readonly id: string,
+    readonly dir: string,
+  ) {}
+
+  get paths(): string[] {
+    return [this.dir];
+  }
+
+  async read(file: string): Promise<string> {
+    return (await readFile(join(this.dir, file), 'utf8')).trim();
+  }
+
+  private async write(file: string, value: string): Promise<void> {
+    try {
+      await writeFile(join(this.dir, file), value);
+    } catch (e) {
+      throw new CgroupError(`cannot write ${value} to ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+  }
+
+  async apply(l: CgroupLimits): Promise<void> {
+    if (l.cpusetCpus !== undefined) await this.write('cpuset.cpus', l.cpusetCpus);
+    if (l.cpusetMems !== undefined) await this.write('cpuset.mems', l.cpusetMems);
+    if (l.memoryBytes !== undefined) {
+      await this.write('memory.max', String(l.memoryBytes));
+      const total = memorySwapTotal(l)!;
+      if (await exists(join(this.dir, 'memory.swap.max'))) {
+        await this.write('memory.swap.max', total === -1 ? 'max' : String(total - l.memoryBytes));
+      } else if (l.memorySwapBytes !== undefined) {
+        this.warnings.push('no swap accounting: memory-swap limit not applied');
+      }
+    }
+    if (l.cpuShares !== undefined) await this.write('cpu.weight', String(sharesToWeight(l.cpuShares)));
+    if (l.cpus !== undefined) {
+      const period = l.cpuPeriodUs ?? 100000;
+      await this.write('cpu.max', `${Math.round(l.cpus * period)} ${period}`);
+    }
+    if (l.pidsLimit !== undefined) await this.write('pids.max', l.pidsLimit > 0 ? String(l.pidsLimit) : 'max');
+  }
+
+  async addProcess(pid: number): Promise<void> {
+    if (!Number.isInteger(pid) || pid <= 0) throw new CgroupError(`invalid pid ${pid}`);
+    await this.write('cgroup.procs', String(pid));
+  }
+
+  async procs(): Promise<number[]> {
+    return parsePids(await readOr(join(this.dir, 'cgroup.procs'), ''));
+  }
+
+  async stats(): Promise<CgroupStats> {
+    const events = await readOr(join(this.dir, 'memory.events'), '');
+    const num = async (file: string): Promise<number> => Number((await readOr(join(this.dir, file), '0')).trim()) || 0;
+    const peak = await readOr(join(this.dir, 'memory.peak'), '');
+    return {
+      memoryUsageBytes: await num('memory.current'),
+      memoryMaxUsageBytes: peak ? Number(peak.trim()) : null,
+      oomKills: keyed(events, 'oom_kill'),
+      memoryLimitHits: keyed(events, 'max'),
+      pidsCurrent: await num('pids.current'),
+      cpuUsageNs: keyed(await readOr(join(this.dir, 'cpu.stat'), ''), 'usage_usec') * 1000,
+    };
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    if (await exists(join(this.dir, 'cgroup.kill'))) await writeFile(join(this.dir, 'cgroup.kill'), '1').catch(() => undefined);
+    await killAndRemove(() => this.procs(), [this.dir]);
+    this.destroyed = true;
+  }
+}
+
+export class CgroupV2Driver implements CgroupDriver {
+  readonly version = 2 as const;
+
+  constructor(private readonly root = '/sys/fs/cgroup') {}
+
+  /** Enables the controllers we need (those the kernel offers) in dir's subtree_control. */
+  private async delegate(dir: string): Promise<void> {
+    const available = (await readOr(join(dir, 'cgroup.controllers'), '')).trim().split(/\s+/);
+    const enable = WANTED.filter((c) => available.includes(c));
+    if (enable.length === 0) return;
+    try {
+      await writeFile(join(dir, 'cgroup.subtree_control'), enable.map((c) => `+${c}`).join(' '));
+    } catch (e) {
+      throw new CgroupError(`cannot enable ${enable.join(' ')} in ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+  }
+
+  async create(id: string, limits: CgroupLimits = {}): Promise<Cgroup> {
+    checkId(id);
+    const l = checkLimits(limits);
+    const parent = join(this.root, PARENT);
+    const dir = join(parent, id);
+    if (await exists(dir)) throw new CgroupError(`cgroup ${id} exists already`);
+    await this.delegate(this.root);
+    await mkdir(parent, { recursive: true });
+    await this.delegate(parent);
+    await mkdir(dir);
+    const cg = new V2Cgroup(id, dir);
+    try {
+      await cg.apply(l);
+    } catch (e) {
+      await cg.destroy().catch(() => undefined);
+      throw e;
+    }
+    return cg;
+  }
+
+  async open(id: string): Promise<Cgroup> {
+    checkId(id);
+    const dir = join(this.root, PARENT, id);
+    if (!(await exists(dir))) throw new CgroupError(`no cgroup ${id}`);
+    return new V2Cgroup(id, dir);
+  }
+
+  async list(): Promise<string[]> {
+    try {
+      return (await readdir(join(this.root, PARENT), { withFileTypes: true }))
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name)
+        .sort();
+    } catch {
+      return [];
+    }
+  }
+}

@@ -421,7 +421,7 @@ async function decompressed(source: Readable): Promise<Readable[]> {
     { objectMode: false },
   );
   if (head[0] === 0x1f && head[1] === 0x8b) return [rest, createGunzip()];
-  if (head.readUInt32LE(0) === 0xfd2fb528) throw new LayerFormatError('zstd-compressed layers are not supported yet');
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) throw new LayerFormatError('zstd-compressed layers are not supported yet');
   return [rest];
 }
 

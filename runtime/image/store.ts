@@ -1,0 +1,381 @@
+/**
+ * The node's local image store: verified blobs in a content store, one record per image
+ * reference, and layers unpacked once (runtime/unpack.ts). Paths come from NodeLayout.
+ *
+ * pull: manifest (an index picks the platform) -> config -> layers, up to 3 at a time,
+ * each streamed from the registry through a digest check into a temp file, fsynced and
+ * renamed into the store, then unpacked. A blob already in the store is not fetched again;
+ * a layer already unpacked is not unpacked again. The record is written last, so an image
+ * is listed only when everything it needs is on disk.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createWriteStream } from 'node:fs';
+import type { Digest } from '../../storage/names.js';
+import { parseDigest } from '../../storage/names.js';
+import { ensureLayerUnpacked, type SpecialFileOps } from '../unpack.js';
+import { layersInUse } from '../snapshots.js';
+import { RegistryClient, type Credentials } from './client.js';
+import { NodeLayout } from './layout.js';
+import {
+  DEFAULT_PLATFORM,
+  ImageFormatError,
+  isIndex,
+  parseImageConfig,
+  parseImageManifest,
+  parseIndex,
+  selectPlatform,
+  type ContainerConfig,
+  type Platform,
+} from './manifest.js';
+import { formatReference, manifestReference, parseReference, type ImageReference } from './reference.js';
+
+export interface LayerRecord {
+  digest: Digest;
+  size: number;
+  mediaType: string;
+  /** digest of the uncompressed tar: names the unpacked layer dir */
+  diffId: Digest;
+}
+
+export interface ImageRecord {
+  /** canonical `registry/name:tag` or `registry/name@digest` */
+  reference: string;
+  registry: string;
+  repository: string;
+  tag?: string;
+  /** the platform-specific image manifest */
+  digest: Digest;
+  /** the index it was chosen from, when the reference named an index */
+  indexDigest?: Digest;
+  mediaType: string;
+  /** the image ID, as Docker shows it */
+  configDigest: Digest;
+  platform: Platform;
+  created?: string;
+  config: ContainerConfig;
+  /** bottom layer first */
+  layers: LayerRecord[];
+  /** sum of the compressed layer sizes */
+  size: number;
+  pulledAt: string;
+}
+
+export type PullPhase = 'waiting' | 'exists' | 'downloading' | 'unpacking' | 'done';
+
+export interface PullProgress {
+  layer: Digest;
+  phase: PullPhase;
+  /** bytes downloaded so far (downloading) */
+  current: number;
+  size: number;
+}
+
+export interface PullOptions {
+  onProgress?: (p: PullProgress) => void;
+  credentials?: Credentials;
+  scheme?: 'http' | 'https';
+  platform?: Platform;
+  /** unpack layers after download (default true) */
+  unpack?: boolean;
+  /** parallel layer downloads (default 3, as Docker) */
+  concurrency?: number;
+  specialOps?: SpecialFileOps;
+}
+
+export interface RemoveResult {
+  removed: string[];
+  deletedBlobs: Digest[];
+  deletedLayers: Digest[];
+}
+
+export class ImageNotFoundError extends Error {
+  override name = 'ImageNotFoundError';
+  readonly code = 'IMAGE_NOT_FOUND';
+}
+
+export interface ImageStoreOptions {
+  /** registry for references without a host */
+  defaultRegistry?: string;
+}
+
+export class ImageStore {
+  readonly layout: NodeLayout;
+
+  constructor(
+    layoutOrRoot: NodeLayout | string,
+    private readonly opts: ImageStoreOptions = {},
+  ) {
+    this.layout = typeof layoutOrRoot === 'string' ? new NodeLayout(layoutOrRoot) : layoutOrRoot;
+  }
+
+  parse(reference: string): ImageReference {
+    return parseReference(reference, this.opts.defaultRegistry ? { defaultRegistry: this.opts.defaultRegistry } : {});
+  }
+
+  async pull(reference: string | ImageReference, opts: PullOptions = {}): Promise<ImageRecord> {
+    const ref = typeof reference === 'string' ? this.parse(reference) : reference;
+    const repo = ref.repository;
+    const clientOpts: ConstructorParameters<typeof RegistryClient>[0] = { registry: ref.registry };
+    if (opts.credentials) clientOpts.credentials = opts.credentials;
+    if (opts.scheme) clientOpts.scheme = opts.scheme;
+    const client = new RegistryClient(clientOpts);
+
+    let top = await client.getManifest(repo, manifestReference(ref));
+    await this.putBlob(top.digest, top.bytes);
+    let indexDigest: Digest | undefined;
+    if (isIndex(top.mediaType)) {
+      indexDigest = top.digest;
+      const chosen = selectPlatform(parseIndex(top.bytes), opts.platform ?? DEFAULT_PLATFORM);
+      top = await client.getManifest(repo, chosen.digest);
+      if (isIndex(top.mediaType)) throw new ImageFormatError(`nested index ${chosen.digest} is not supported`);
+      await this.putBlob(top.digest, top.bytes);
+    }
+    const manifest = parseImageManifest(top.bytes, top.mediaType);
+    const configBytes = (await this.readBlobIfPresent(manifest.config.digest)) ?? (await client.getBlobBytes(repo, manifest.config.digest, manifest.config.size));
+    await this.putBlob(manifest.config.digest, configBytes);
+    const config = parseImageConfig(configBytes);
+    if (config.diffIds.length !== manifest.layers.length)
+      throw new ImageFormatError(`image config lists ${config.diffIds.length} diff_ids for ${manifest.layers.length} layers`);
+
+    const layers: LayerRecord[] = manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: config.diffIds[i]! }));
+    const report = (layer: LayerRecord, phase: PullPhase, current = 0) => opts.onProgress?.({ layer: layer.digest, phase, current, size: layer.size });
+    layers.forEach((l) => report(l, 'waiting'));
+
+    const fetchLayer = async (layer: LayerRecord) => {
+      const unpack = opts.unpack ?? true;
+      const unpacked = unpack && (await exists(this.layout.layerDir(layer.diffId)));
+      if (unpacked || (await this.hasBlob(layer.digest, layer.size))) {
+        report(layer, 'exists', layer.size);
+      } else {
+        const stream = await client.getBlob(repo, layer.digest, layer.size);
+        let current = 0;
+        await this.writeBlob(layer.digest, stream, (n) => report(layer, 'downloading', (current += n)));
+      }
+      if (unpack && !unpacked) {
+        report(layer, 'unpacking', layer.size);
+        const special = opts.specialOps ? { specialOps: opts.specialOps } : {};
+        await ensureLayerUnpacked(this.layout, layer.diffId, async () => this.openBlob(layer.digest), special);
+      }
+      report(layer, 'done', layer.size);
+    };
+    await runLimited(layers, opts.concurrency ?? 3, fetchLayer);
+
+    const record: ImageRecord = {
+      reference: formatReference(ref),
+      registry: ref.registry,
+      repository: repo,
+      digest: top.digest,
+      mediaType: manifest.mediaType,
+      configDigest: manifest.config.digest,
+      platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) },
+      config: config.config,
+      layers,
+      size: layers.reduce((n, l) => n + l.size, 0),
+      pulledAt: new Date().toISOString(),
+    };
+    if (ref.tag) record.tag = ref.tag;
+    if (indexDigest) record.indexDigest = indexDigest;
+    if (config.created) record.created = config.created;
+    await this.writeRecord(record);
+    return record;
+  }
+
+  /** The record for a reference (as given to pull), or for an image ID (config digest, or a prefix of its hex). */
+  async get(referenceOrId: string): Promise<ImageRecord | undefined> {
+    try {
+      const key = formatReference(this.parse(referenceOrId));
+      return JSON.parse(await readFile(this.layout.imageRecordPath(key), 'utf8')) as ImageRecord;
+    } catch {
+      /* not a reference we have: maybe an image ID */
+    }
+    const id = /^(?:sha256:)?([0-9a-f]{4,64})$/.exec(referenceOrId)?.[1];
+    if (!id) return undefined;
+    const matches = (await this.list()).filter((r) => r.configDigest.slice('sha256:'.length).startsWith(id));
+    const ids = new Set(matches.map((r) => r.configDigest));
+    if (ids.size > 1) throw new ImageNotFoundError(`image ID prefix ${id} is ambiguous`);
+    return matches[0];
+  }
+
+  async list(): Promise<ImageRecord[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.layout.imagesDir);
+    } catch {
+      return [];
+    }
+    const records: ImageRecord[] = [];
+    for (const n of names.filter((n) => n.endsWith('.json')).sort()) {
+      try {
+        records.push(JSON.parse(await readFile(`${this.layout.imagesDir}/${n}`, 'utf8')) as ImageRecord);
+      } catch {
+        /* a record being replaced right now */
+      }
+    }
+    return records;
+  }
+
+  /**
+   * rmi: remove the record for a reference, or every record of an image ID, then (by
+   * default) garbage-collect blobs and unpacked layers no remaining image or container uses.
+   */
+  async remove(referenceOrId: string, opts: { gc?: boolean } = {}): Promise<RemoveResult> {
+    const rec = await this.get(referenceOrId);
+    if (!rec) throw new ImageNotFoundError(`no such image: ${referenceOrId}`);
+    const byId = !this.isExactReference(referenceOrId, rec);
+    const doomed = byId ? (await this.list()).filter((r) => r.configDigest === rec.configDigest) : [rec];
+    for (const r of doomed) await rm(this.layout.imageRecordPath(r.reference), { force: true });
+    const gc = opts.gc ?? true ? await this.gc() : { deletedBlobs: [], deletedLayers: [] };
+    return { removed: doomed.map((r) => r.reference), ...gc };
+  }
+
+  /** Delete blobs and unpacked layers that no image record and no container snapshot references. */
+  async gc(): Promise<{ deletedBlobs: Digest[]; deletedLayers: Digest[] }> {
+    const keepBlobs = new Set<string>();
+    const keepLayers = new Set<string>();
+    for (const r of await this.list()) {
+      keepBlobs.add(r.digest).add(r.configDigest);
+      if (r.indexDigest) keepBlobs.add(r.indexDigest);
+      for (const l of r.layers) {
+        keepBlobs.add(l.digest);
+        keepLayers.add(this.layout.layerDirName(l.diffId));
+      }
+    }
+    for (const d of await layersInUse(this.layout)) keepLayers.add(this.layout.layerDirName(d));
+    const deletedBlobs: Digest[] = [];
+    for (const alg of await readdir(this.layout.blobsDir).catch(() => [] as string[])) {
+      for (const hex of await readdir(`${this.layout.blobsDir}/${alg}`)) {
+        const d = parseDigest(`${alg}:${hex}`);
+        if (!d || keepBlobs.has(d)) continue;
+        await rm(this.layout.blobPath(d), { force: true });
+        deletedBlobs.push(d);
+      }
+    }
+    const deletedLayers: Digest[] = [];
+    for (const name of await readdir(this.layout.layersDir).catch(() => [] as string[])) {
+      if (name.startsWith('.') || keepLayers.has(name)) continue;
+      await rm(`${this.layout.layersDir}/${name}`, { recursive: true, force: true });
+      deletedLayers.push(`sha256:${name}` as Digest);
+    }
+    return { deletedBlobs, deletedLayers };
+  }
+
+  /** Unpacked layer dirs of an image, bottom first (unpacking any that are missing). */
+  async layerDirs(record: ImageRecord): Promise<string[]> {
+    return Promise.all(record.layers.map((l) => ensureLayerUnpacked(this.layout, l.diffId, async () => this.openBlob(l.digest))));
+  }
+
+  async hasBlob(digest: Digest, size?: number): Promise<boolean> {
+    try {
+      const st = await stat(this.layout.blobPath(digest));
+      return size === undefined || st.size === size;
+    } catch {
+      return false;
+    }
+  }
+
+  async openBlob(digest: Digest): Promise<Readable> {
+    const path = this.layout.blobPath(digest);
+    await stat(path);
+    return createReadStream(path, { highWaterMark: 1024 * 1024 });
+  }
+
+  private isExactReference(input: string, rec: ImageRecord): boolean {
+    try {
+      return formatReference(this.parse(input)) === rec.reference;
+    } catch {
+      return false;
+    }
+  }
+
+  private async readBlobIfPresent(digest: Digest): Promise<Buffer | undefined> {
+    return readFile(this.layout.blobPath(digest)).catch(() => undefined);
+  }
+
+  /** Bytes already verified by the caller: temp file, fsync, rename. */
+  private async putBlob(digest: Digest, bytes: Buffer): Promise<void> {
+    if (await this.hasBlob(digest, bytes.length)) return;
+    await this.commitTemp(digest, async (tmp) => {
+      const fh = await open(tmp, 'w', 0o644);
+      try {
+        await fh.writeFile(bytes);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    });
+  }
+
+  /** A stream that verifies itself (client.getBlob): temp file, fsync, rename only when it ended clean. */
+  private async writeBlob(digest: Digest, verified: Readable, onBytes?: (n: number) => void): Promise<void> {
+    await this.commitTemp(digest, async (tmp) => {
+      const count = async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          onBytes?.(chunk.length);
+          yield chunk;
+        }
+      };
+      await pipeline(verified, count, createWriteStream(tmp, { mode: 0o644 }));
+      const fh = await open(tmp, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    });
+  }
+
+  private async commitTemp(digest: Digest, write: (tmp: string) => Promise<void>): Promise<void> {
+    const final = this.layout.blobPath(digest);
+    await mkdir(this.layout.contentTmpDir, { recursive: true });
+    await mkdir(final.slice(0, final.lastIndexOf('/')), { recursive: true });
+    const tmp = this.layout.contentTmpPath();
+    try {
+      await write(tmp);
+      await rename(tmp, final);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  private async writeRecord(record: ImageRecord): Promise<void> {
+    await mkdir(this.layout.imagesDir, { recursive: true });
+    const path = this.layout.imageRecordPath(record.reference);
+    const tmp = `${path}.tmp-${process.pid}`;
+    await writeFile(tmp, JSON.stringify(record, null, 2));
+    await rename(tmp, path);
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Run `fn` over items with at most `limit` in flight. After the first failure no new item
+ * starts, and the failure is raised only once the others have finished, so a failed pull
+ * leaves no download still writing behind it.
+ */
+async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (!failed && next < items.length) {
+      try {
+        await fn(items[next++]!);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  });
+  const results = await Promise.allSettled(workers);
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
+}

@@ -1,7 +1,7 @@
 /**
  * A registry for runtime tests to push to and pull from, on an ephemeral port over a temp
- * directory. For now this is Debian's reference registry (`docker-registry`, i.e.
- * registry:2); switch to Wharf's own `startRegistry` once server/ serves the v2 API.
+ * directory: Wharf itself (`startWharfRegistry`), or Debian's reference registry
+ * (`docker-registry`, i.e. registry:2) to show the runtime pulls from any v2 registry.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,6 +15,23 @@ export interface TestRegistry {
   /** 127.0.0.1:<port>, as used in image references */
   host: string;
   close(): Promise<void>;
+}
+
+/** Wharf's own registry, in this process, over a temp storage root. */
+export async function startWharfRegistry(): Promise<TestRegistry> {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-reg-'));
+  const { loadConfig } = await import('../../config/config.js');
+  const { startRegistry } = await import('../../server/index.js');
+  const config = loadConfig(undefined, { WHARF_HTTP_ADDR: '127.0.0.1:0', WHARF_STORAGE_ROOT: dir, WHARF_LOG_LEVEL: 'silent' });
+  const running = await startRegistry(config);
+  return {
+    url: running.url,
+    host: new URL(running.url).host,
+    async close() {
+      await running.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export const REFERENCE_REGISTRY_BIN = '/usr/bin/docker-registry';

@@ -26,25 +26,41 @@ export interface StorageConfig {
   manifestCacheBytes: number;
 }
 
+/**
+ * Access control. Modes: none (no htpasswd path, token disabled: the insecure default
+ * for localhost), htpasswd (Basic auth against bcrypt entries), token (Docker token
+ * auth: Bearer JWTs from the built-in token endpoint, whose users are the htpasswd
+ * ones, or from an external issuer given by jwks/rootcertbundle).
+ */
 export interface AuthConfig {
-  /** none: insecure (the default for localhost) */
   htpasswd: { realm: string; path: string };
   token: {
+    enabled: boolean;
+    /** token endpoint URL in the challenge; "" = the built-in one at <this registry>/auth/token */
     realm: string;
     service: string;
     issuer: string;
-    /** path to a JWKS file or PEM certificate bundle of an external issuer; empty = built-in */
+    /** an external issuer's public keys: a JWKS file ... */
     jwks: string;
+    /** ... or a PEM certificate bundle */
     rootcertbundle: string;
+    /** seconds a built-in access token lives */
     expiration: number;
+    /** seconds a built-in refresh token (docker login's identity token) lives */
+    refreshExpiration: number;
   };
+  /** group name -> user names, for `group:<name>` subjects */
+  groups: Record<string, string[]>;
+  /** empty: any authenticated user may do anything, anonymous nothing */
   access: AccessRule[];
 }
 
 export interface AccessRule {
   /** user names, `group:<name>`, `*` for any authenticated user, `anonymous` */
   subjects: string[];
+  /** glob patterns: `*` within one path component, `**` across components */
   repositories: string[];
+  /** pull, push, delete, or * */
   actions: string[];
 }
 
@@ -77,7 +93,17 @@ export function defaultConfig(): WharfConfig {
     storage: { root: './data', delete: { enabled: true }, manifestCacheBytes: 64 * 1024 * 1024 },
     auth: {
       htpasswd: { realm: 'wharf', path: '' },
-      token: { realm: '', service: 'wharf', issuer: 'wharf', jwks: '', rootcertbundle: '', expiration: 300 },
+      token: {
+        enabled: false,
+        realm: '',
+        service: 'wharf',
+        issuer: 'wharf',
+        jwks: '',
+        rootcertbundle: '',
+        expiration: 300,
+        refreshExpiration: 30 * 24 * 3600,
+      },
+      groups: {},
       access: [],
     },
     log: { level: 'info', requests: true },
@@ -94,6 +120,7 @@ const ENV_KEYS: Record<string, string> = {
   WHARF_STORAGE_DELETE_ENABLED: 'storage.delete.enabled',
   WHARF_AUTH_HTPASSWD_PATH: 'auth.htpasswd.path',
   WHARF_AUTH_HTPASSWD_REALM: 'auth.htpasswd.realm',
+  WHARF_AUTH_TOKEN_ENABLED: 'auth.token.enabled',
   WHARF_AUTH_TOKEN_REALM: 'auth.token.realm',
   WHARF_AUTH_TOKEN_SERVICE: 'auth.token.service',
   WHARF_AUTH_TOKEN_ISSUER: 'auth.token.issuer',
@@ -130,6 +157,9 @@ export function loadConfig(file: string | undefined, env: Record<string, string 
   return config;
 }
 
+/** Mappings whose keys are the user's own names (validated in validate()). */
+const FREE_MAPS = new Set(['auth.groups']);
+
 /** Copy `src` onto `dst` key by key, refusing keys the defaults do not have and wrong types. */
 function merge(dst: Record<string, unknown>, src: unknown, prefix: string): void {
   if (src === null || typeof src !== 'object' || Array.isArray(src)) {
@@ -139,7 +169,10 @@ function merge(dst: Record<string, unknown>, src: unknown, prefix: string): void
     const path = prefix ? `${prefix}.${key}` : key;
     if (!(key in dst)) throw new ConfigError(`unknown config key "${path}"`);
     const current = dst[key];
-    if (Array.isArray(current)) {
+    if (FREE_MAPS.has(path)) {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${path}: expected a mapping`);
+      dst[key] = value;
+    } else if (Array.isArray(current)) {
       if (!Array.isArray(value)) throw new ConfigError(`${path}: expected a list`);
       dst[key] = value;
     } else if (current !== null && typeof current === 'object') {
@@ -182,6 +215,22 @@ function validate(c: WharfConfig): void {
   if (Boolean(c.http.tls.certificate) !== Boolean(c.http.tls.key)) {
     throw new ConfigError('http.tls: set both certificate and key, or neither');
   }
+  for (const [group, users] of Object.entries(c.auth.groups)) {
+    if (!Array.isArray(users) || users.some((u) => typeof u !== 'string')) {
+      throw new ConfigError(`auth.groups.${group}: expected a list of user names`);
+    }
+  }
+  const t = c.auth.token;
+  if ((t.jwks || t.rootcertbundle) && !t.realm) {
+    throw new ConfigError('auth.token.realm: an external issuer (auth.token.jwks or rootcertbundle) needs the URL of its token endpoint');
+  }
+  if ((t.jwks || t.rootcertbundle) && !t.enabled) {
+    throw new ConfigError('auth.token.enabled: set it to true to use the external issuer in auth.token.jwks/rootcertbundle');
+  }
+  if (t.enabled && !t.jwks && !t.rootcertbundle && !c.auth.htpasswd.path && c.auth.access.length === 0) {
+    throw new ConfigError('auth.token: the built-in token server needs users (auth.htpasswd.path) or anonymous access rules (auth.access)');
+  }
+  if (t.expiration <= 0 || t.refreshExpiration <= 0) throw new ConfigError('auth.token.expiration: must be positive seconds');
   c.auth.access.forEach((rule, i) => {
     const at = `auth.access[${i}]`;
     if (rule === null || typeof rule !== 'object') throw new ConfigError(`${at}: expected a mapping`);

@@ -4,6 +4,8 @@
  */
 import express from 'express';
 import type { Registry } from '../storage/registry.js';
+import { openAccess } from './auth/authorizer.js';
+import type { AuthSetup } from './auth/setup.js';
 import { errorHandler } from './error-handler.js';
 import { requestLogger, type Logger } from './logging.js';
 import { v2Router } from './v2-router.js';
@@ -14,6 +16,8 @@ export interface AppOptions {
   deleteEnabled: boolean;
   logRequests: boolean;
   baseUrl?: string;
+  /** default: open access (the insecure localhost mode) */
+  auth?: AuthSetup;
 }
 
 export function createApp(options: AppOptions): express.Express {
@@ -24,7 +28,16 @@ export function createApp(options: AppOptions): express.Express {
 
   if (options.logRequests) app.use(requestLogger(options.logger));
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
-  app.use('/v2', v2Router({ registry: options.registry, deleteEnabled: options.deleteEnabled, baseUrl: options.baseUrl ?? '' }));
+  if (options.auth?.tokenRouter) app.use('/auth', options.auth.tokenRouter);
+  app.use(
+    '/v2',
+    v2Router({
+      registry: options.registry,
+      deleteEnabled: options.deleteEnabled,
+      baseUrl: options.baseUrl ?? '',
+      authorizer: options.auth?.authorizer ?? openAccess,
+    }),
+  );
   app.use(errorHandler(options.logger));
   return app;
 }

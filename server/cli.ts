@@ -10,21 +10,24 @@ export function registerServerCommands(program: Command): void {
     .option('--root <dir>', 'data directory (overrides storage.root and WHARF_STORAGE_ROOT)')
     .action(async (opts: { config?: string; addr?: string; root?: string }) => {
       const { loadConfig, ConfigError } = await import('../config/config.js');
-      let config;
+      const { startRegistry } = await import('./index.js');
+      let registry;
       try {
         const env: Record<string, string | undefined> = { ...process.env };
         if (opts.addr) env.WHARF_HTTP_ADDR = opts.addr;
         if (opts.root) env.WHARF_STORAGE_ROOT = opts.root;
-        config = loadConfig(opts.config, env);
+        registry = await startRegistry(loadConfig(opts.config, env));
       } catch (err) {
         if (err instanceof ConfigError) {
           process.stderr.write(`wharf serve: ${err.message}\n`);
           process.exit(2);
         }
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          process.stderr.write(`wharf serve: the address is already in use; choose another with --addr or WHARF_HTTP_ADDR\n`);
+          process.exit(2);
+        }
         throw err;
       }
-      const { startRegistry } = await import('./index.js');
-      const registry = await startRegistry(config);
       const stop = (): void => {
         registry.close().then(() => process.exit(0), () => process.exit(1));
       };

@@ -1,11 +1,12 @@
 /** Start the registry over the configured storage: the embedded store, an HTTP(S) server. */
-import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { readTls } from '../config/auth-files.js';
 import { parseListenAddress, type WharfConfig } from '../config/config.js';
 import { Registry } from '../storage/registry.js';
 import { createApp } from './app.js';
+import { setupAuth } from './auth/setup.js';
 import { createLogger, type Logger } from './logging.js';
 
 export interface RunningRegistry {
@@ -18,16 +19,19 @@ export interface RunningRegistry {
 
 export async function startRegistry(config: WharfConfig, logger: Logger = createLogger(config.log)): Promise<RunningRegistry> {
   const registry = await Registry.openEmbedded(config.storage.root, { manifestCacheBytes: config.storage.manifestCacheBytes });
+  const baseUrl = config.http.host.replace(/\/$/, '');
+  const auth = await setupAuth(config.auth, config.storage.root, baseUrl);
   const app = createApp({
+    auth,
     registry,
     logger,
     deleteEnabled: config.storage.delete.enabled,
     logRequests: config.log.requests,
-    baseUrl: config.http.host.replace(/\/$/, ''),
+    baseUrl,
   });
   const tls = config.http.tls.certificate !== '';
   const server: Server = tls
-    ? createHttpsServer({ cert: readFileSync(config.http.tls.certificate), key: readFileSync(config.http.tls.key) }, app)
+    ? createHttpsServer(readTls(config.http.tls.certificate, config.http.tls.key), app)
     : createHttpServer(app);
   // Slowloris guards: a client must send its headers (and, if set, its whole request) in time.
   server.headersTimeout = config.http.headersTimeout;
@@ -45,7 +49,7 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
   const bound = (server.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   const url = `${tls ? 'https' : 'http'}://${shownHost}:${bound}`;
-  logger.info({ url, root: config.storage.root }, 'wharf registry listening');
+  logger.info({ url, root: config.storage.root, auth: auth.mode }, 'wharf registry listening');
 
   return {
     url,

@@ -5,6 +5,7 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import { matchV2Path, type V2Route } from './api-urls.js';
+import { requirementOf } from './auth/requirement.js';
 import { RegistryError } from './errors.js';
 import { blobRoutes } from './routes/blobs.js';
 import { catalogRoutes } from './routes/catalog.js';
@@ -41,6 +42,7 @@ export function v2Router(deps: RouteDeps) {
       const allowed = Object.keys(table[route.route]).join(', ');
       throw new RegistryError('UNSUPPORTED', `${req.method} is not supported here; use ${allowed}`, undefined, 405, { Allow: allowed });
     }
+    res.locals.principal = await deps.authorizer.authorize(req, requirementOf(route, req.method));
     await handler(req, res, route as never);
   };
 }

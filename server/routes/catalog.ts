@@ -2,7 +2,7 @@
 import { urls } from '../api-urls.js';
 import { page } from '../request-parsing.js';
 import { nextLink } from './pagination.js';
-import type { Handlers, RouteDeps } from './types.js';
+import { principalOf, type Handlers, type RouteDeps } from './types.js';
 
 export const MAX_CATALOG_PAGE = 1000;
 
@@ -10,9 +10,24 @@ export function catalogRoutes({ registry }: RouteDeps): Handlers<'catalog'> {
   return {
     GET: async (req, res) => {
       const p = page(req, MAX_CATALOG_PAGE);
-      const repositories = await registry.catalog({ ...p, n: p.n + 1 });
-      const more = repositories.length > p.n;
-      repositories.length = Math.min(repositories.length, p.n);
+      const principal = principalOf(res);
+      // Only repositories the caller may pull are listed; scan on until the page is full.
+      const repositories: string[] = [];
+      let more = false;
+      let last = p.last;
+      for (;;) {
+        const batch = await registry.catalog(last === undefined ? { n: p.n + 1 } : { n: p.n + 1, last });
+        for (const name of batch) {
+          if (!principal.sees(name)) continue;
+          if (repositories.length === p.n) {
+            more = true;
+            break;
+          }
+          repositories.push(name);
+        }
+        if (more || batch.length < p.n + 1) break;
+        last = batch[batch.length - 1];
+      }
       if (more && p.n > 0) res.setHeader('Link', nextLink(urls.catalog(), p.n, repositories[p.n - 1]!));
       res.json({ repositories });
     },

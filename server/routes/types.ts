@@ -2,12 +2,19 @@
 import type { Request, Response } from 'express';
 import type { Registry } from '../../storage/registry.js';
 import type { V2Route } from '../api-urls.js';
+import type { Authorizer, Principal } from '../auth/authorizer.js';
 
 export interface RouteDeps {
   registry: Registry;
   deleteEnabled: boolean;
   /** prefix for Location headers: '' for relative URLs, else e.g. https://registry.example.com */
   baseUrl: string;
+  authorizer: Authorizer;
+}
+
+/** The caller, as the authorizer decided before the handler ran. */
+export function principalOf(res: Response): Principal {
+  return res.locals.principal as Principal;
 }
 
 export type RouteOf<K extends V2Route['route']> = Extract<V2Route, { route: K }>;

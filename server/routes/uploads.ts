@@ -9,7 +9,7 @@ import type { Upload } from '../../storage/types.js';
 import { urls } from '../api-urls.js';
 import { RegistryError } from '../errors.js';
 import { contentLength, digest, queryString, repositoryName, uploadContentRange } from '../request-parsing.js';
-import type { Handlers, RouteDeps } from './types.js';
+import { principalOf, type Handlers, type RouteDeps } from './types.js';
 
 function hasBody(req: Request): boolean {
   const length = contentLength(req);
@@ -58,7 +58,9 @@ export function uploadRoutes({ registry, baseUrl }: RouteDeps): { collection: Ha
       if (mount !== undefined) {
         const d = digest(mount);
         const source = from !== undefined ? repositoryName(from) : undefined;
-        const info = await registry.mountBlob(repo, d, source);
+        // Mounting reads the source: only from a repository the caller may pull.
+        const mayRead = source === undefined ? principalOf(res).may('pull', repo) : principalOf(res).may('pull', source);
+        const info = mayRead ? await registry.mountBlob(repo, d, source) : undefined;
         if (info) return created(res, repo, info.digest);
         // spec: a mount that cannot be done falls back to an ordinary upload session.
       }

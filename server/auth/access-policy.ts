@@ -1,0 +1,59 @@
+/**
+ * Who may do what where: the `auth.access` rules of the config. A rule names subjects
+ * (user names, `group:<name>`, `*` for any authenticated user, `anonymous`), repository
+ * globs (`*` inside one path component, `**` across components) and actions. What a
+ * subject may do on a repository is the union of the rules that match. Without rules,
+ * an authenticated user may do everything and an anonymous one nothing.
+ */
+import type { AccessRule } from '../../config/config.js';
+
+export type Action = 'pull' | 'push' | 'delete';
+export const ALL_ACTIONS: readonly Action[] = ['pull', 'push', 'delete'];
+
+interface CompiledRule {
+  subjects: Set<string>;
+  repositories: RegExp[];
+  actions: Action[];
+}
+
+function globToRegExp(glob: string): RegExp {
+  const re = glob
+    .split(/(\*\*|\*)/)
+    .map((part) => (part === '**' ? '.*' : part === '*' ? '[^/]*' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${re}$`);
+}
+
+export class AccessPolicy {
+  private readonly rules: CompiledRule[];
+  private readonly groupsOf = new Map<string, string[]>();
+
+  constructor(rules: AccessRule[], groups: Record<string, string[]>) {
+    this.rules = rules.map((r) => ({
+      subjects: new Set(r.subjects),
+      repositories: r.repositories.map(globToRegExp),
+      actions: r.actions.includes('*') ? [...ALL_ACTIONS] : (r.actions as Action[]),
+    }));
+    for (const [group, users] of Object.entries(groups)) {
+      for (const user of users) this.groupsOf.set(user, [...(this.groupsOf.get(user) ?? []), group]);
+    }
+  }
+
+  /** `subject` undefined: anonymous. */
+  allowed(subject: string | undefined, repository: string): Set<Action> {
+    if (this.rules.length === 0) return new Set(subject === undefined ? [] : ALL_ACTIONS);
+    const names = subject === undefined ? ['anonymous'] : [subject, '*', ...(this.groupsOf.get(subject) ?? []).map((g) => `group:${g}`)];
+    const granted = new Set<Action>();
+    for (const rule of this.rules) {
+      if (names.some((n) => rule.subjects.has(n)) && rule.repositories.some((re) => re.test(repository))) {
+        for (const a of rule.actions) granted.add(a);
+      }
+    }
+    return granted;
+  }
+
+  /** Whether anonymous callers have any access at all (then GET /v2/ needs no login). */
+  get anonymousHasAccess(): boolean {
+    return this.rules.some((r) => r.subjects.has('anonymous') && r.actions.length > 0);
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * What a request needs, decided from its route and method before any handler runs.
+ * Mirrors registry:2: reads need pull; uploads and manifest PUTs need pull and push
+ * (docker asks for both); deletes need delete; the catalog needs registry:catalog:*;
+ * GET /v2/ needs only a valid identity (it is how clients discover auth).
+ */
+import type { V2Route } from '../api-urls.js';
+import { repositoryName } from '../request-parsing.js';
+import type { Action } from './access-policy.js';
+
+export type Requirement =
+  | { kind: 'login' }
+  | { kind: 'catalog' }
+  | { kind: 'repository'; name: string; actions: Action[] };
+
+export function requirementOf(route: V2Route, method: string): Requirement {
+  switch (route.route) {
+    case 'base':
+      return { kind: 'login' };
+    case 'catalog':
+      return { kind: 'catalog' };
+    default: {
+      const name = repositoryName(route.name);
+      if (method === 'DELETE' && route.route !== 'upload') return { kind: 'repository', name, actions: ['delete'] };
+      const writes = route.route === 'uploads' || route.route === 'upload' || (route.route === 'manifest' && method === 'PUT');
+      return { kind: 'repository', name, actions: writes ? ['pull', 'push'] : ['pull'] };
+    }
+  }
+}
+
+/** The scope string of the Docker token spec for a requirement. */
+export function scopeOf(need: Requirement): string | undefined {
+  if (need.kind === 'catalog') return 'registry:catalog:*';
+  if (need.kind === 'repository') return `repository:${need.name}:${need.actions.join(',')}`;
+  return undefined;
+}

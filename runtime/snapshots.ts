@@ -70,6 +70,7 @@ export async function prepareSnapshot(
     }
   }
   await mkdir(layout.containerDir(id), { recursive: true, mode: 0o700 });
+  await mkdir(layout.layersDir, { recursive: true }); // the mount's cwd, even with no layers
   await writeFile(layout.snapshotRecordPath(id), JSON.stringify(snap));
   await Promise.all([snap.upperDir, snap.workDir, snap.rootfs].map((d) => mkdir(d, { recursive: true, mode: 0o755 })));
 
@@ -114,6 +115,21 @@ export async function removeSnapshot(layout: NodeLayout, id: string): Promise<vo
     }
   }
   await rm(layout.containerDir(id), { recursive: true, force: true });
+}
+
+/** Ids of the containers that have a snapshot record. */
+export async function listSnapshots(layout: NodeLayout): Promise<string[]> {
+  const ids = await readdir(layout.containersDir).catch(() => [] as string[]);
+  const out: string[] = [];
+  for (const id of ids) {
+    if (await access(layout.snapshotRecordPath(id)).then(() => true, () => false)) out.push(id);
+  }
+  return out.sort();
+}
+
+/** Unmount and remove every snapshot under the node root (tests, node reset). */
+export async function removeAllSnapshots(layout: NodeLayout): Promise<void> {
+  for (const id of await listSnapshots(layout)) await removeSnapshot(layout, id);
 }
 
 /** Layers held by existing snapshots: image GC must keep these. */

@@ -7,12 +7,15 @@ import { Readable } from 'node:stream';
 import { buildLayer, type LayerEntry } from '../spec-tests/support/images.js';
 import { NodeLayout } from './image/layout.js';
 import { ensureLayerUnpacked, unpackLayer, LayerEscapeError, DiffIdMismatchError, LayerFormatError } from './unpack.js';
-import { prepareSnapshot, removeSnapshot, isMounted } from './snapshots.js';
+import { prepareSnapshot, removeSnapshot, removeAllSnapshots, isMounted } from './snapshots.js';
 import type { Digest } from '../storage/names.js';
 
 async function tempRoot(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-unpack-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(async () => {
+    await removeAllSnapshots(new NodeLayout(dir));
+    await rm(dir, { recursive: true, force: true });
+  });
   return dir;
 }
 
@@ -79,7 +82,6 @@ test('a 3-layer image with a deleted file and an opaque dir mounts as Docker sho
   assert.equal(wh.rdev, 0);
 
   const snap = await prepareSnapshot(layout, 'c1', diffIds);
-  t.after(() => removeSnapshot(layout, 'c1'));
   assert.ok(await isMounted(snap.rootfs));
   // What `docker run` of the same image shows:
   assert.deepEqual(await tree(snap.rootfs), ['data/', 'data/link', 'data/new', 'data/top', 'data/top2', 'etc/', 'etc/b']);

@@ -21,7 +21,8 @@ import { startReferenceRegistry, startWharfRegistry, type TestRegistry } from '.
 import { ImageStore, ImageNotFoundError, type PullProgress } from './store.js';
 import { DigestMismatchError, SizeMismatchError, UnauthorizedError } from './client.js';
 import { PlatformNotFoundError } from './manifest.js';
-import { prepareSnapshot, removeSnapshot } from '../snapshots.js';
+import { prepareSnapshot, removeSnapshot, removeAllSnapshots } from '../snapshots.js';
+import { NodeLayout } from './layout.js';
 import type { Digest } from '../../storage/names.js';
 
 const registries: Array<[string, () => Promise<TestRegistry>]> = [
@@ -41,7 +42,10 @@ for (const [registryName, startTestRegistry] of registries) {
 
     async function newStore(t: { after: (fn: () => Promise<void>) => void }): Promise<ImageStore> {
       const root = await mkdtemp(join(tmpdir(), 'wharf-node-'));
-      t.after(() => rm(root, { recursive: true, force: true }));
+      t.after(async () => {
+        await removeAllSnapshots(new NodeLayout(root));
+        await rm(root, { recursive: true, force: true });
+      });
       return new ImageStore(root, { defaultRegistry: registry.host });
     }
 
@@ -254,7 +258,6 @@ for (const [registryName, startTestRegistry] of registries) {
 
       // A container's snapshot holds its layers even after its image is removed.
       await prepareSnapshot(store.layout, 'holder', rb.layers.map((l) => l.diffId));
-      t.after(() => removeSnapshot(store.layout, 'holder'));
       await store.remove(rb.configDigest);
       assert.deepEqual(await store.list(), []);
       await stat(store.layout.layerDir(base.diffId));

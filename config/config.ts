@@ -17,6 +17,8 @@ export interface HttpConfig {
   /** slowloris guards, in milliseconds */
   headersTimeout: number;
   requestTimeout: number;
+  /** a connection that sends or receives nothing this long is closed (slow bodies) */
+  idleTimeout: number;
 }
 
 export interface StorageConfig {
@@ -89,6 +91,7 @@ export function defaultConfig(): WharfConfig {
       tls: { certificate: '', key: '' },
       headersTimeout: 20_000,
       requestTimeout: 0,
+      idleTimeout: 60_000,
     },
     storage: { root: './data', delete: { enabled: true }, manifestCacheBytes: 64 * 1024 * 1024 },
     auth: {
@@ -116,6 +119,9 @@ const ENV_KEYS: Record<string, string> = {
   WHARF_HTTP_HOST: 'http.host',
   WHARF_HTTP_TLS_CERTIFICATE: 'http.tls.certificate',
   WHARF_HTTP_TLS_KEY: 'http.tls.key',
+  WHARF_HTTP_HEADERS_TIMEOUT: 'http.headersTimeout',
+  WHARF_HTTP_REQUEST_TIMEOUT: 'http.requestTimeout',
+  WHARF_HTTP_IDLE_TIMEOUT: 'http.idleTimeout',
   WHARF_STORAGE_ROOT: 'storage.root',
   WHARF_STORAGE_DELETE_ENABLED: 'storage.delete.enabled',
   WHARF_AUTH_HTPASSWD_PATH: 'auth.htpasswd.path',

@@ -36,6 +36,7 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
   // Slowloris guards: a client must send its headers (and, if set, its whole request) in time.
   server.headersTimeout = config.http.headersTimeout;
   server.requestTimeout = config.http.requestTimeout;
+  server.timeout = config.http.idleTimeout;
   server.keepAliveTimeout = 65_000;
 
   const { host, port } = parseListenAddress(config.http.addr);

@@ -221,6 +221,51 @@ describe('push', () => {
       }
     });
 
+    it('an out-of-order final chunk on PUT is 416 and the upload survives, as its Range says', async () => {
+      const repo = 'push/final-out-of-order';
+      const blob = randomBlob(3000);
+      const { location } = await startUpload(repo);
+      assert.equal((await patch(location, blob.bytes.subarray(0, 1000), 0)).status, 202);
+      const bad = await request(ctx.app)
+        .put(withQuery(location, `digest=${blob.digest}`))
+        .set('Content-Type', 'application/octet-stream')
+        .set('Content-Range', '2000-2999')
+        .send(blob.bytes.subarray(2000));
+      assert.equal(bad.status, 416, bad.text);
+      assert.equal(bad.headers.range, '0-999');
+      const status = await request(ctx.app).get(location);
+      assert.equal(status.status, 204, 'the upload is still there');
+      assert.equal(status.headers.range, '0-999');
+      const done = await request(ctx.app)
+        .put(withQuery(location, `digest=${blob.digest}`))
+        .set('Content-Type', 'application/octet-stream')
+        .set('Content-Range', '1000-2999')
+        .send(blob.bytes.subarray(1000));
+      assert.equal(done.status, 201, done.text);
+      await assertBlob(repo, blob);
+    });
+
+    it('a PUT that arrives while a PATCH is still streaming is refused without harming the PATCH', async () => {
+      const repo = 'push/concurrent';
+      const blob = randomBlob(40_000);
+      const { location } = await startUpload(repo);
+      const parts = Array.from({ length: 8 }, (_, i) => blob.bytes.subarray(i * 5000, (i + 1) * 5000));
+      const slowPatch = rawRequest(ctx.app, 'PATCH', location, {
+        headers: { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' },
+        chunks: parts,
+        chunkDelayMs: 40,
+      });
+      await new Promise((r) => setTimeout(r, 80));
+      const early = await request(ctx.app).put(withQuery(location, `digest=${blob.digest}`));
+      assertError(early, 400, 'BLOB_UPLOAD_INVALID');
+      const patched = await slowPatch;
+      assert.equal(patched.status, 202, patched.text);
+      assert.equal(patched.headers.range, `0-${blob.size - 1}`);
+      const done = await request(ctx.app).put(withQuery(location, `digest=${blob.digest}`));
+      assert.equal(done.status, 201, done.text);
+      await assertBlob(repo, blob);
+    });
+
     it('a wrong digest on completion is DIGEST_INVALID, stores nothing and ends the upload', async () => {
       const repo = 'push/wrong-digest';
       const blob = randomBlob(1500);

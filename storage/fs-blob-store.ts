@@ -15,6 +15,7 @@ import {
   SizeMismatchError,
   UploadBusyError,
   UploadOffsetError,
+  UploadUnknownError,
 } from './errors.js';
 import { Layout } from './layout.js';
 import { digestAlgorithm, parseDigest, type Digest, type DigestAlgorithm } from './names.js';
@@ -219,7 +220,15 @@ class FsUpload implements Upload {
     this.busy = true;
     const savedHash = this.hash.copy();
     const start = this.bytes;
-    const fh = await open(this.path, 'r+');
+    let fh: FileHandle;
+    try {
+      fh = await open(this.path, 'r+');
+    } catch (err) {
+      this.busy = false;
+      // Committed or cancelled by another request between its lookup and this append.
+      if (isNotFound(err)) throw new UploadUnknownError(this.id);
+      throw err;
+    }
     let position = start;
     try {
       let batch: Buffer[] = [];

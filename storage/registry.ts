@@ -17,6 +17,7 @@ import {
   ManifestUnknownError,
   ReferenceDigestMismatchError,
   RepositoryUnknownError,
+  UploadBusyError,
   UploadUnknownError,
 } from './errors.js';
 import { FsBlobStore, isUploadId } from './fs-blob-store.js';
@@ -155,16 +156,22 @@ export class Registry {
 
   /** Optional final chunk, then the commit pipeline, then link, then drop the session. */
   async completeUpload(repo: RepositoryName, upload: Upload, digest: Digest, finalChunk?: Chunk): Promise<BlobInfo> {
+    // A refused final chunk (out of order, another request still writing, client gone)
+    // leaves the upload as it was: the 416's Range tells the client where to resume.
+    if (finalChunk) await this.appendUpload(upload, finalChunk);
     try {
-      if (finalChunk) await this.appendUpload(upload, finalChunk);
       const info = await upload.commit(digest);
       await this.meta.linkBlob(repo, info);
+      await this.meta.deleteUploadSession(upload.id);
       return info;
     } catch (err) {
-      await upload.cancel();
+      // Busy: a PATCH is still streaming into the upload; it is not ours to end. Otherwise
+      // commit has removed the bytes (as registry:2, a failed completion ends the upload).
+      if (!(err instanceof UploadBusyError)) {
+        await upload.cancel();
+        await this.meta.deleteUploadSession(upload.id);
+      }
       throw err;
-    } finally {
-      await this.meta.deleteUploadSession(upload.id);
     }
   }
 

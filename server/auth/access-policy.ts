@@ -1,6 +1,7 @@
 /**
  * Who may do what where: the `auth.access` rules of the config. A rule names subjects
- * (user names, `group:<name>`, `*` for any authenticated user, `anonymous`), repository
+ * (user names, `group:<name>`, `*` for any authenticated user, `anonymous` for everyone,
+ * logged in or not), repository
  * globs (`*` inside one path component, `**` across components) and actions. What a
  * subject may do on a repository is the union of the rules that match. Without rules,
  * an authenticated user may do everything and an anonymous one nothing.
@@ -42,7 +43,8 @@ export class AccessPolicy {
   /** `subject` undefined: anonymous. */
   allowed(subject: string | undefined, repository: string): Set<Action> {
     if (this.rules.length === 0) return new Set(subject === undefined ? [] : ALL_ACTIONS);
-    const names = subject === undefined ? ['anonymous'] : [subject, '*', ...(this.groupsOf.get(subject) ?? []).map((g) => `group:${g}`)];
+    // `anonymous` rules apply to everyone: logging in must never lose access a stranger has.
+    const names = subject === undefined ? ['anonymous'] : [subject, '*', 'anonymous', ...(this.groupsOf.get(subject) ?? []).map((g) => `group:${g}`)];
     const granted = new Set<Action>();
     for (const rule of this.rules) {
       if (names.some((n) => rule.subjects.has(n)) && rule.repositories.some((re) => re.test(repository))) {

@@ -93,6 +93,13 @@ describe('content discovery', () => {
       assert.equal(end.headers.link, undefined);
     });
 
+    it('n=0 returns an empty list and no Link (spec)', async () => {
+      const res = await request(ctx.app).get(`/v2/${repo}/tags/list?n=0`);
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body, { name: repo, tags: [] });
+      assert.equal(res.headers.link, undefined);
+    });
+
     it('the Link header is RFC 5988: <url>; rel="next", with last= URL-encoded', async () => {
       const res = await request(ctx.app).get(`/v2/${repo}/tags/list?n=2`);
       assert.equal(res.headers.link, `</v2/${repo}/tags/list?n=2&last=${encodeURIComponent(sorted[1]!)}>; rel="next"`);
@@ -141,6 +148,13 @@ describe('content discovery', () => {
         assert.equal(pages.length, Math.ceil(repos.length / n));
       });
     }
+
+    it('n=0 returns an empty list and no Link', async () => {
+      const res = await request(fresh.app).get('/v2/_catalog?n=0');
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body, { repositories: [] });
+      assert.equal(res.headers.link, undefined);
+    });
 
     it('last= with a slash in it continues after that repository', async () => {
       const res = await request(fresh.app).get(`/v2/_catalog?n=3&last=${encodeURIComponent('alpha/beta')}`);

@@ -6,6 +6,12 @@ import { RegistryError, toRegistryError } from './errors.js';
 export function errorHandler(logger: Logger) {
   return function renderError(err: unknown, req: Request, res: Response, _next: NextFunction): void {
     let e = toRegistryError(err);
+    // A client that went away mid-body: nothing to answer, and nothing wrong on our side.
+    if (!e && !req.complete && (req.destroyed || (err as NodeJS.ErrnoException).code === 'ECONNRESET')) {
+      logger.info({ method: req.method, url: req.originalUrl }, 'client closed the request');
+      res.destroy();
+      return;
+    }
     if (!e) {
       const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode;
       if (status !== undefined && status >= 400 && status < 500) {

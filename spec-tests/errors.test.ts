@@ -10,6 +10,7 @@ import request from 'supertest';
 import {
   assertError,
   assertNot5xx,
+  capturingLogger,
   openRegistryApp,
   pushImage,
   randomBlob,
@@ -228,6 +229,9 @@ describe('errors', () => {
     });
 
     it('a client that disconnects mid-chunk leaves the upload as it was, and the server serves on', async () => {
+      const { logger, entries } = capturingLogger();
+      const ctx = await openRegistryApp({ logger });
+      after(() => ctx.close());
       const start = await request(ctx.app).post(`/v2/${repo}/blobs/uploads/`);
       const location = start.headers.location as string;
       const blob = randomBlob(20_000);
@@ -269,6 +273,8 @@ describe('errors', () => {
       assert.equal(rest.status, 202, rest.text);
       const done = await request(ctx.app).put(`${location}?digest=${blob.digest}`);
       assert.equal(done.status, 201, done.text);
+      // A client going away is not an internal error.
+      assert.deepEqual(entries.filter((e) => e.level >= 50), []);
     });
   });
 });

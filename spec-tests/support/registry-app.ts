@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type express from 'express';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import request from 'supertest';
 import { createApp } from '../../server/app.js';
 import { MediaTypes } from '../../storage/manifest.js';
@@ -20,8 +20,17 @@ import { Registry } from '../../storage/registry.js';
 
 export { MediaTypes };
 
+/** A pino logger that keeps what it logs, to assert that nothing was logged as an error. */
+export function capturingLogger(): { logger: Logger; entries: { level: number; msg: string }[] } {
+  const entries: { level: number; msg: string }[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void entries.push(JSON.parse(line) as { level: number; msg: string }) });
+  return { logger, entries };
+}
+
 export interface RegistryAppOptions {
   deleteEnabled?: boolean;
+  /** default: silent */
+  logger?: Logger;
 }
 
 /** A registry and the app serving it; `restart()` closes both and reopens over the same dir. */
@@ -38,7 +47,7 @@ async function build(dir: string, options: RegistryAppOptions): Promise<{ regist
   const registry = await Registry.openEmbedded(dir, { manifestCacheBytes: 1 << 20 });
   const app = createApp({
     registry,
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
     deleteEnabled: options.deleteEnabled ?? true,
     logRequests: false,
   });

@@ -32,8 +32,8 @@ export const openAccess: Authorizer = {
 };
 
 function satisfied(need: Requirement, may: (a: Action, repo: string) => boolean, authenticated: boolean): boolean {
-  if (need.kind === 'login') return authenticated;
-  if (need.kind === 'catalog') return true;
+  // The catalog lists only what the caller may pull, but a stranger gets it only where strangers have access at all.
+  if (need.kind === 'login' || need.kind === 'catalog') return authenticated;
   return need.actions.every((a) => may(a, need.name));
 }
 
@@ -58,7 +58,7 @@ export class BasicAuthorizer implements Authorizer {
     }
     const subject = credentials?.user;
     const principal = this.principalFor(subject);
-    if (satisfied(need, principal.may, subject !== undefined || (need.kind === 'login' && this.policy.anonymousHasAccess))) {
+    if (satisfied(need, principal.may, subject !== undefined || (need.kind !== 'repository' && this.policy.anonymousHasAccess))) {
       return principal;
     }
     if (subject === undefined) throw this.unauthorized('authentication required');

@@ -59,8 +59,8 @@ export function tokenRouter(options: TokenServerOptions): Router {
       const asked = parseScope(s);
       if (!asked) continue;
       if (asked.type === 'registry' && asked.name === 'catalog') {
-        // The catalog itself only lists what the subject may pull.
-        granted.push({ type: 'registry', name: 'catalog', actions: ['*'] });
+        // The catalog itself only lists what the subject may pull; its one action is `*`, granted only when asked.
+        if (asked.actions.includes('*')) granted.push({ type: 'registry', name: 'catalog', actions: ['*'] });
       } else if (asked.type === 'repository') {
         const allowed = policy.allowed(subject, asked.name);
         const actions = asked.actions.flatMap((a) => (a === '*' ? [...allowed] : allowed.has(a as never) ? [a] : []));

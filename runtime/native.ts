@@ -13,6 +13,8 @@
  * network) while the helper waits on the handshake socket.
  *
  * Every argument is validated here; the native side trusts what it gets.
+ * The addon's filesystem syscalls (mount, mknod, xattrs) have their own typed face,
+ * runtime/native-fs.ts.
  */
 import { constants as osConstants } from 'node:os';
 import { createRequire } from 'node:module';
@@ -163,7 +165,8 @@ export function nativeBuildDir(): string {
 }
 
 let binding: WharfNativeBinding | undefined;
-function native(): WharfNativeBinding {
+/** The raw binding, loaded once. Only the typed faces (this file, runtime/native-fs.ts) call it. */
+export function native(): WharfNativeBinding {
   if (!binding) {
     const file = join(nativeBuildDir(), 'wharf_native.node');
     if (!existsSync(file)) throw new Error(`runtime/native: ${file} is missing; build it with \`npx node-gyp rebuild\``);

@@ -35,4 +35,34 @@ export interface WharfNativeBinding {
   wait(pidfd: number): Promise<RawExit>;
   kill(pidfd: number, signal: number): void;
   cloneFlags: { pid: number; mount: number; uts: number; ipc: number; net: number; cgroup: number };
+
+  /* Filesystem syscalls (runtime/native-fs.ts). Synchronous; a failure throws an Error
+   * with `errno` (positive) and `syscall`. */
+  /** mount(2); with `cwd`, relative paths in `data` resolve from there (the process cwd is untouched). */
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null, cwd: string | null): void;
+  /** umount2(2) */
+  umount(target: string, flags: number): void;
+  /** mknod(2): `mode` includes the file type bits. */
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
+  lgetxattr(path: string, name: string): Buffer;
+  mountFlags: RawMountFlags;
+  umountFlags: { force: number; detach: number; expire: number; nofollow: number };
+}
+
+export interface RawMountFlags {
+  rdonly: number;
+  nosuid: number;
+  nodev: number;
+  noexec: number;
+  noatime: number;
+  relatime: number;
+  remount: number;
+  bind: number;
+  move: number;
+  rec: number;
+  private: number;
+  slave: number;
+  shared: number;
+  unbindable: number;
 }

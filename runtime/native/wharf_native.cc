@@ -13,6 +13,21 @@
 //   kill(pidfd, signal)
 //       pidfd_send_signal.
 //
+// Filesystem syscalls Node lacks. Synchronous: each is one quick syscall (an
+// overlay mount is well under a millisecond), cheaper on the JS thread than a hop
+// through the libuv pool. A failure throws an Error carrying `errno` (positive)
+// and `syscall`; runtime/native-fs.ts turns it into a Node-style errno error.
+//   mount(source, target, fstype, flags, data, cwd) -> undefined
+//       mount(2). source/fstype/data may be null. With a `cwd`, the mount runs on
+//       a short-lived thread that unshare(CLONE_FS)es and chdir()s there, so
+//       relative paths in `data` (overlay lowerdirs) resolve from `cwd` while the
+//       process cwd, shared with the libuv pool, never changes.
+//   umount(target, flags) -> undefined                   umount2(2)
+//   mknod(path, mode, major, minor) -> undefined         mknod(2), makedev
+//   lsetxattr(path, name, value: Buffer, flags) -> undefined
+//   lgetxattr(path, name) -> Buffer                      never follows a symlink
+//   mountFlags, umountFlags: the MS_* / MNT_* values the wrapper may pass.
+//
 // The cloned child of this multithreaded process runs only raw syscalls on data
 // prepared before clone: no malloc, no locks, no C++, no JS.
 #include <napi.h>
@@ -23,13 +38,20 @@
 #include <linux/sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sync.h"
@@ -315,6 +337,109 @@ Napi::Value Kill(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+/* ---------- filesystem syscalls ---------- */
+
+Napi::Error SyscallError(Napi::Env env, int err, const char *syscall) {
+  Napi::Error e = Napi::Error::New(env, strerror(err));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+std::string StringArg(const Napi::CallbackInfo &info, size_t i, const char *what) {
+  if (info.Length() <= i || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(what) + ": string expected");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+std::optional<std::string> OptionalStringArg(const Napi::CallbackInfo &info, size_t i, const char *what) {
+  if (info.Length() <= i || info[i].IsNull() || info[i].IsUndefined()) return std::nullopt;
+  return StringArg(info, i, what);
+}
+
+double NumberArg(const Napi::CallbackInfo &info, size_t i, const char *what) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + ": number expected");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+const char *CStr(const std::optional<std::string> &s) { return s ? s->c_str() : nullptr; }
+
+Napi::Value Mount(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  auto source = OptionalStringArg(info, 0, "mount: source");
+  std::string target = StringArg(info, 1, "mount: target");
+  auto fstype = OptionalStringArg(info, 2, "mount: fstype");
+  unsigned long flags = static_cast<unsigned long>(NumberArg(info, 3, "mount: flags"));
+  auto data = OptionalStringArg(info, 4, "mount: data");
+  auto cwd = OptionalStringArg(info, 5, "mount: cwd");
+  auto doMount = [&]() { return mount(CStr(source), target.c_str(), CStr(fstype), flags, CStr(data)) < 0 ? errno : 0; };
+  if (!cwd) {
+    if (int err = doMount()) throw SyscallError(env, err, "mount");
+    return env.Undefined();
+  }
+  // chdir() is process-wide and libuv's pool threads resolve relative paths from
+  // it: a thread of our own with its own fs context (CLONE_FS) changes directory.
+  int err = 0;
+  const char *failed = "mount";
+  std::thread t([&]() {
+    if (unshare(CLONE_FS) < 0) {
+      err = errno;
+      failed = "unshare";
+    } else if (chdir(cwd->c_str()) < 0) {
+      err = errno;
+      failed = "chdir";
+    } else {
+      err = doMount();
+    }
+  });
+  t.join();
+  if (err) throw SyscallError(env, err, failed);
+  return env.Undefined();
+}
+
+Napi::Value Umount(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string target = StringArg(info, 0, "umount: target");
+  int flags = static_cast<int>(NumberArg(info, 1, "umount: flags"));
+  if (umount2(target.c_str(), flags) < 0) throw SyscallError(env, errno, "umount2");
+  return env.Undefined();
+}
+
+Napi::Value Mknod(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = StringArg(info, 0, "mknod: path");
+  mode_t mode = static_cast<mode_t>(NumberArg(info, 1, "mknod: mode"));
+  unsigned int major = static_cast<unsigned int>(NumberArg(info, 2, "mknod: major"));
+  unsigned int minor = static_cast<unsigned int>(NumberArg(info, 3, "mknod: minor"));
+  if (mknod(path.c_str(), mode, makedev(major, minor)) < 0) throw SyscallError(env, errno, "mknod");
+  return env.Undefined();
+}
+
+Napi::Value Lsetxattr(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = StringArg(info, 0, "lsetxattr: path");
+  std::string name = StringArg(info, 1, "lsetxattr: name");
+  if (info.Length() < 3 || !info[2].IsBuffer()) throw Napi::TypeError::New(env, "lsetxattr: value: Buffer expected");
+  Napi::Buffer<uint8_t> value = info[2].As<Napi::Buffer<uint8_t>>();
+  int flags = static_cast<int>(NumberArg(info, 3, "lsetxattr: flags"));
+  if (lsetxattr(path.c_str(), name.c_str(), value.Data(), value.Length(), flags) < 0) throw SyscallError(env, errno, "lsetxattr");
+  return env.Undefined();
+}
+
+Napi::Value Lgetxattr(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = StringArg(info, 0, "lgetxattr: path");
+  std::string name = StringArg(info, 1, "lgetxattr: name");
+  for (;;) {
+    ssize_t size = lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+    if (size < 0) throw SyscallError(env, errno, "lgetxattr");
+    std::vector<uint8_t> buf(static_cast<size_t>(size));
+    ssize_t got = lgetxattr(path.c_str(), name.c_str(), buf.data(), buf.size());
+    if (got < 0 && errno == ERANGE) continue;  // grew between the two calls
+    if (got < 0) throw SyscallError(env, errno, "lgetxattr");
+    return Napi::Buffer<uint8_t>::Copy(env, buf.data(), static_cast<size_t>(got));
+  }
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
   exports.Set("resume", Napi::Function::New(env, Resume, "resume"));
@@ -328,6 +453,34 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flags.Set("net", Napi::Number::New(env, CLONE_NEWNET));
   flags.Set("cgroup", Napi::Number::New(env, CLONE_NEWCGROUP));
   exports.Set("cloneFlags", flags);
+
+  exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
+  exports.Set("umount", Napi::Function::New(env, Umount, "umount"));
+  exports.Set("mknod", Napi::Function::New(env, Mknod, "mknod"));
+  exports.Set("lsetxattr", Napi::Function::New(env, Lsetxattr, "lsetxattr"));
+  exports.Set("lgetxattr", Napi::Function::New(env, Lgetxattr, "lgetxattr"));
+  Napi::Object ms = Napi::Object::New(env);
+  ms.Set("rdonly", Napi::Number::New(env, MS_RDONLY));
+  ms.Set("nosuid", Napi::Number::New(env, MS_NOSUID));
+  ms.Set("nodev", Napi::Number::New(env, MS_NODEV));
+  ms.Set("noexec", Napi::Number::New(env, MS_NOEXEC));
+  ms.Set("noatime", Napi::Number::New(env, MS_NOATIME));
+  ms.Set("relatime", Napi::Number::New(env, MS_RELATIME));
+  ms.Set("remount", Napi::Number::New(env, MS_REMOUNT));
+  ms.Set("bind", Napi::Number::New(env, MS_BIND));
+  ms.Set("move", Napi::Number::New(env, MS_MOVE));
+  ms.Set("rec", Napi::Number::New(env, MS_REC));
+  ms.Set("private", Napi::Number::New(env, MS_PRIVATE));
+  ms.Set("slave", Napi::Number::New(env, MS_SLAVE));
+  ms.Set("shared", Napi::Number::New(env, MS_SHARED));
+  ms.Set("unbindable", Napi::Number::New(env, MS_UNBINDABLE));
+  exports.Set("mountFlags", ms);
+  Napi::Object mnt = Napi::Object::New(env);
+  mnt.Set("force", Napi::Number::New(env, MNT_FORCE));
+  mnt.Set("detach", Napi::Number::New(env, MNT_DETACH));
+  mnt.Set("expire", Napi::Number::New(env, MNT_EXPIRE));
+  mnt.Set("nofollow", Napi::Number::New(env, UMOUNT_NOFOLLOW));
+  exports.Set("umountFlags", mnt);
   return exports;
 }
 

@@ -3,25 +3,36 @@
  * read-only) below, the container's own upper dir on top. Preparing a rootfs mounts and
  * copies nothing else.
  *
- * Node has no mount(2): until the native addon exposes one, this spawns util-linux
- * `mount`/`umount`. The kernel caps mount options at one page (4096 bytes), so lowerdir
- * lists relative paths (`<64 hex>`, 65 bytes per layer) resolved from the layers dir as
- * the mount process's cwd: about 60 layers fit; more are refused with a clear error.
+ * mount(2) and umount2(2) come from the native addon (runtime/native-fs.ts): a start
+ * spawns no process. The kernel caps mount data at one page (4096 bytes), so lowerdir
+ * lists relative paths (`<64 hex>`, 65 bytes per layer) resolved from the layers dir
+ * (the mount's `cwd`, private to the thread that mounts): about 60 layers fit; more are
+ * refused with a clear error.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, readFile, readdir, rm, writeFile, access } from 'node:fs/promises';
-import { promisify } from 'node:util';
+import { resolve } from 'node:path';
 import type { Digest } from '../storage/names.js';
 import { parseDigest } from '../storage/names.js';
 import type { NodeLayout } from './image/layout.js';
-
-const execFileP = promisify(execFile);
+import { mount, umount } from './native-fs.js';
 
 /** One page, less room for the kernel's own additions. */
 const MAX_MOUNT_OPTIONS = 4000;
 
 export class SnapshotError extends Error {
   override name = 'SnapshotError';
+  constructor(
+    message: string,
+    /** The errno name of a failed mount/umount, e.g. "EBUSY". */
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+function errnoDetail(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code ? `${e.code} (${e.message})` : String((err as Error).message ?? err);
 }
 
 export interface Snapshot {
@@ -77,20 +88,21 @@ export async function prepareSnapshot(
   // overlayfs wants at least one lower dir: an image without layers stacks an empty one.
   let lower = [...layers].reverse().map((l) => layout.layerDirName(l)).join(':');
   if (lower === '') {
-    const empty = `${layout.containerDir(id)}/empty`;
+    const empty = resolve(layout.containerDir(id), 'empty');
     await mkdir(empty, { recursive: true });
     lower = empty;
   }
-  const options = `lowerdir=${lower},upperdir=${snap.upperDir},workdir=${snap.workDir}${snap.readOnly ? ',ro' : ''}`;
-  if (options.length > MAX_MOUNT_OPTIONS) {
+  // upperdir/workdir absolute: relative ones would resolve from the layers dir.
+  const options = `lowerdir=${lower},upperdir=${resolve(snap.upperDir)},workdir=${resolve(snap.workDir)}`;
+  if (Buffer.byteLength(options) > MAX_MOUNT_OPTIONS) {
     await rm(layout.containerDir(id), { recursive: true, force: true });
     throw new SnapshotError(`too many layers (${layers.length}) for one overlay mount`);
   }
   try {
-    await execFileP('mount', ['-t', 'overlay', 'overlay', '-o', options, snap.rootfs], { cwd: layout.layersDir });
+    mount('overlay', resolve(snap.rootfs), 'overlay', snap.readOnly ? ['rdonly'] : [], options, { cwd: resolve(layout.layersDir) });
   } catch (err) {
     await rm(layout.containerDir(id), { recursive: true, force: true });
-    throw new SnapshotError(`mounting the rootfs of ${id} failed: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`);
+    throw new SnapshotError(`mounting the rootfs of ${id} failed: ${errnoDetail(err)}`, (err as NodeJS.ErrnoException).code);
   }
   return snap;
 }
@@ -109,9 +121,9 @@ export async function removeSnapshot(layout: NodeLayout, id: string): Promise<vo
   const rootfs = layout.rootfsDir(id);
   while (await isMounted(rootfs)) {
     try {
-      await execFileP('umount', [rootfs]);
+      umount(resolve(rootfs));
     } catch (err) {
-      throw new SnapshotError(`unmounting ${rootfs} failed: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`);
+      throw new SnapshotError(`unmounting ${rootfs} failed: ${errnoDetail(err)}`, (err as NodeJS.ErrnoException).code);
     }
   }
   await rm(layout.containerDir(id), { recursive: true, force: true });

@@ -71,6 +71,13 @@ describe('errors', () => {
       });
     }
 
+    it('a name of exactly 255 characters is valid', async () => {
+      const name = `${'a'.repeat(127)}/${'b'.repeat(127)}`;
+      assert.equal(name.length, 255);
+      assertError(await request(ctx.app).get(`/v2/${name}/manifests/latest`), 404, 'MANIFEST_UNKNOWN');
+      assertError(await request(ctx.app).get(`/v2/${name}a/manifests/latest`), 400, 'NAME_INVALID');
+    });
+
     it('a dot-dot name never reaches another repository', async () => {
       const res = await rawRequest(ctx.app, 'GET', `/v2/errors/x/../repo/manifests/latest`);
       assertError(res, 400, 'NAME_INVALID');

@@ -250,12 +250,17 @@ describe('push', () => {
       const blob = randomBlob(40_000);
       const { location } = await startUpload(repo);
       const parts = Array.from({ length: 8 }, (_, i) => blob.bytes.subarray(i * 5000, (i + 1) * 5000));
+      let received!: () => void;
+      const patchArrived = new Promise<void>((r) => (received = r));
       const slowPatch = rawRequest(ctx.app, 'PATCH', location, {
         headers: { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' },
         chunks: parts,
-        chunkDelayMs: 40,
+        chunkDelayMs: 60,
+        onReceived: received,
       });
-      await new Promise((r) => setTimeout(r, 80));
+      // The PATCH is in its handler (a session lookup away from appending) well before its last chunk.
+      await patchArrived;
+      await new Promise((r) => setTimeout(r, 60));
       const early = await request(ctx.app).put(withQuery(location, `digest=${blob.digest}`));
       assertError(early, 400, 'BLOB_UPLOAD_INVALID');
       const patched = await slowPatch;
@@ -352,6 +357,31 @@ describe('push', () => {
       await assertBlob('mount/target3', blob);
       // Mounting from a repository where the blob is not linked does not leak it.
       assertError(await request(ctx.app).get(`/v2/mount/target3/blobs/${other.digest}`), 404, 'BLOB_UNKNOWN');
+    });
+
+    it('concurrent pushes of the same blob and manifest all succeed (content-addressed, one copy)', async () => {
+      const blob = randomBlob(200_000);
+      const results = await Promise.all(
+        ['push/race-a', 'push/race-b', 'push/race-a', 'push/race-c', 'push/race-b'].map((repo) =>
+          request(ctx.app).post(`/v2/${repo}/blobs/uploads/?digest=${blob.digest}`).set('Content-Type', 'application/octet-stream').send(blob.bytes),
+        ),
+      );
+      for (const r of results) assert.equal(r.status, 201, r.text);
+      for (const repo of ['push/race-a', 'push/race-b', 'push/race-c']) await assertBlob(repo, blob);
+      const config = blobOf('{"race":true}');
+      await pushBlob(ctx.app, 'push/race-a', config);
+      const m = imageManifest(config, [blob]);
+      const puts = await Promise.all([1, 2, 3, 4].map((i) => putManifest(ctx.app, 'push/race-a', `t${i}`, m)));
+      for (const r of puts) assert.equal(r.status, 201, r.text);
+      const tags = await request(ctx.app).get('/v2/push/race-a/tags/list');
+      assert.deepEqual(tags.body.tags, ['t1', 't2', 't3', 't4']);
+    });
+
+    it('a single POST ?digest= of an empty body stores the empty blob', async () => {
+      const empty = blobOf(Buffer.alloc(0));
+      const res = await request(ctx.app).post(`/v2/push/empty-post/blobs/uploads/?digest=${empty.digest}`).set('Content-Length', '0');
+      assert.equal(res.status, 201, res.text);
+      assert.equal((await request(ctx.app).head(`/v2/push/empty-post/blobs/${empty.digest}`)).status, 200);
     });
 
     it('sha512 digests: single POST, chunked upload, mount and manifest reference', async () => {

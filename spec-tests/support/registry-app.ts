@@ -285,9 +285,16 @@ export async function rawRequest(
   app: express.Express,
   method: string,
   path: string,
-  options: { headers?: Record<string, string | number>; chunks?: Buffer[]; chunkDelayMs?: number } = {},
+  options: {
+    headers?: Record<string, string | number>;
+    chunks?: Buffer[];
+    chunkDelayMs?: number;
+    /** called when the server has received the request's head */
+    onReceived?: () => void;
+  } = {},
 ): Promise<RawResponse> {
   const server = app.listen(0, '127.0.0.1');
+  if (options.onReceived) server.on('request', options.onReceived);
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const { port } = server.address() as AddressInfo;
   try {

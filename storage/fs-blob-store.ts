@@ -24,6 +24,7 @@ import type { BlobInfo, BlobStore, ByteRange, Upload } from './types.js';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Appends are gathered into writes of about this size. */
 const WRITE_BATCH_BYTES = 1 << 20;
+const SYNC_AHEAD_BYTES = 64 << 20;
 const READ_CHUNK_BYTES = 1 << 20;
 
 export function isUploadId(id: string): boolean {
@@ -230,6 +231,25 @@ class FsUpload implements Upload {
       throw err;
     }
     let position = start;
+    // One write in flight while the next batch arrives, and the kernel's write-back is
+    // started every SYNC_AHEAD_BYTES, so the fsync at commit has little left to do.
+    let writing: Promise<unknown> = Promise.resolve();
+    let syncing: Promise<unknown> = Promise.resolve();
+    let unsynced = 0;
+    const flushBatch = async (batch: Buffer[], bytes: number): Promise<void> => {
+      await writing;
+      writing = fh.writev(batch, position);
+      // Awaited later; marked handled now so a failing write cannot become an unhandled rejection.
+      writing.catch(() => undefined);
+      position += bytes;
+      unsynced += bytes;
+      if (unsynced >= SYNC_AHEAD_BYTES) {
+        await syncing;
+        syncing = writing.then(() => fh.datasync());
+        syncing.catch(() => undefined);
+        unsynced = 0;
+      }
+    };
     try {
       let batch: Buffer[] = [];
       let batchBytes = 0;
@@ -242,20 +262,19 @@ class FsUpload implements Upload {
         batch.push(buf);
         batchBytes += buf.length;
         if (batchBytes >= WRITE_BATCH_BYTES) {
-          await fh.writev(batch, position);
-          position += batchBytes;
+          await flushBatch(batch, batchBytes);
           batch = [];
           batchBytes = 0;
         }
       }
-      if (batchBytes > 0) {
-        await fh.writev(batch, position);
-        position += batchBytes;
-      }
+      if (batchBytes > 0) await flushBatch(batch, batchBytes);
+      await writing;
+      await syncing;
       this.bytes = position;
       return this.bytes;
     } catch (err) {
       // Nothing of a failed chunk is kept: the file and the hash go back to where they were.
+      await Promise.allSettled([writing, syncing]);
       this.hash = savedHash;
       await fh.truncate(start).catch(() => undefined);
       throw err;

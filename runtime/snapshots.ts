@@ -115,8 +115,8 @@ export async function isMounted(path: string): Promise<boolean> {
   return info.split('\n').some((line) => line.split(' ')[4] === escaped);
 }
 
-/** Unmount the rootfs (if mounted) and delete the container's snapshot dirs. Idempotent. */
-export async function removeSnapshot(layout: NodeLayout, id: string): Promise<void> {
+/** Unmount the rootfs (if mounted) and keep the upper dir and records (a stopped container). Idempotent. */
+export async function unmountSnapshot(layout: NodeLayout, id: string): Promise<void> {
   if (!ID_RE.test(id)) throw new SnapshotError(`invalid container id "${id}"`);
   const rootfs = layout.rootfsDir(id);
   while (await isMounted(rootfs)) {
@@ -126,6 +126,11 @@ export async function removeSnapshot(layout: NodeLayout, id: string): Promise<vo
       throw new SnapshotError(`unmounting ${rootfs} failed: ${errnoDetail(err)}`, (err as NodeJS.ErrnoException).code);
     }
   }
+}
+
+/** Unmount the rootfs (if mounted) and delete the container's snapshot dirs. Idempotent. */
+export async function removeSnapshot(layout: NodeLayout, id: string): Promise<void> {
+  await unmountSnapshot(layout, id);
   await rm(layout.containerDir(id), { recursive: true, force: true });
 }
 

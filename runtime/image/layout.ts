@@ -11,8 +11,10 @@
  *       <diffID hex>/                    one unpacked layer (overlayfs lower form), shared
  *       .tmp-<random>/                   unpacks in flight (renamed once complete)
  *     containers/<id>/
+ *       container.json                   the container record (wharf run: name, image, state)
  *       snapshot.json                    which layers the rootfs stacks (keeps them from GC)
  *       upper/ work/ rootfs/             overlay upper dir, work dir, mount point
+ *     names/<name>                       claim of a container name: holds the container id
  */
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -64,6 +66,16 @@ export class NodeLayout {
   }
   containerDir(id: string): string {
     return join(this.containersDir, id);
+  }
+  containerRecordPath(id: string): string {
+    return join(this.containerDir(id), 'container.json');
+  }
+  get namesDir(): string {
+    return join(this.root, 'names');
+  }
+  /** Container names match [a-zA-Z0-9][a-zA-Z0-9_.-]* (checked by the caller): safe as a file name. */
+  nameClaimPath(name: string): string {
+    return join(this.namesDir, name);
   }
   snapshotRecordPath(id: string): string {
     return join(this.containerDir(id), 'snapshot.json');

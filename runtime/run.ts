@@ -1,0 +1,235 @@
+/**
+ * `wharf run`, in the foreground: the orchestration crun's container.c does, in one place.
+ *
+ *   image      the node's record, pulled first when missing (like docker)
+ *   name       claimed (unique among running containers)
+ *   rootfs     an overlay of the shared unpacked layers + the container's upper dir   } in
+ *   cgroup     wharf/<id> with the limits                                             } parallel
+ *   plan       argv, env, user, cwd, hostname: all computed before clone
+ *   spawn      clone + the init helper; placed in its cgroup while the helper waits
+ *   wait       signals forwarded; exit code, or 128+signal; OOM kills reported (137)
+ *   cleanup    cgroup destroyed; rootfs unmounted; with --rm, everything removed
+ *
+ * Failures before the program runs are RunErrors carrying Docker's exit codes: 125 for
+ * wharf's own errors, 126 when the program cannot be invoked, 127 when it is not found.
+ */
+import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { createCgroupDriver } from './cgroups/detect.js';
+import type { Cgroup } from './cgroups/driver.js';
+import { ContainerStore, processStartTime, type ContainerRecord } from './containers.js';
+import { ImageStore, type ImageRecord, type PullOptions } from './image/store.js';
+import { ContainerStartError, exitStatusCode, spawnContainer, type ContainerProcess, type SpawnOptions } from './native.js';
+import { commandLine, mergeEnv, resolveUser, workingDir, type RunFlags } from './run-options.js';
+import { prepareSnapshot, removeSnapshot, unmountSnapshot } from './snapshots.js';
+
+export class RunError extends Error {
+  override name = 'RunError';
+  constructor(
+    message: string,
+    /** the exit code `wharf run` ends with */
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface RunRequest {
+  image: string;
+  /** what follows the image name on the command line */
+  args: string[];
+  flags: RunFlags;
+  /** node root (default /var/lib/wharf-node) */
+  root: string;
+  /** registry for image names without a host */
+  defaultRegistry?: string;
+  /** the program's stdout and stderr (stdin comes from /dev/null unless -i). Default 1, 2. */
+  stdout?: number;
+  stderr?: number;
+  /** messages of wharf itself (pull notices, warnings). Default: stderr. */
+  log?: (line: string) => void;
+  pull?: Pick<PullOptions, 'onProgress'>;
+  /** called once the program runs: forward signals to it here */
+  onStart?: (proc: ContainerProcess, id: string) => void;
+}
+
+export interface RunResult {
+  id: string;
+  name: string;
+  exitCode: number;
+  signal?: NodeJS.Signals;
+  oomKilled: boolean;
+}
+
+/** Docker's codes for a failed start: the program is missing (127) or cannot be run (126). */
+function startFailure(e: ContainerStartError): RunError {
+  if (e.step === 'exec') return new RunError(e.message, e.code === 'ENOENT' ? 127 : 126);
+  return new RunError(e.message, 125);
+}
+
+async function findOrPull(store: ImageStore, image: string, req: RunRequest, log: (line: string) => void): Promise<ImageRecord> {
+  let rec: ImageRecord | undefined;
+  try {
+    rec = await store.get(image);
+  } catch (e) {
+    throw new RunError((e as Error).message, 125);
+  }
+  if (rec) return rec;
+  log(`Unable to find image '${image}' locally`);
+  try {
+    rec = await store.pull(image, req.pull ?? {});
+  } catch (e) {
+    throw new RunError((e as Error).message, 125);
+  }
+  log(`Pulled ${rec.reference} (${rec.digest})`);
+  return rec;
+}
+
+export async function runContainer(req: RunRequest): Promise<RunResult> {
+  const log = req.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const { flags } = req;
+  const store = new ImageStore(req.root, req.defaultRegistry ? { defaultRegistry: req.defaultRegistry } : {});
+  const containers = new ContainerStore(store.layout);
+  const [image, driver] = await Promise.all([
+    findOrPull(store, req.image, req, log),
+    createCgroupDriver().catch((e: Error) => {
+      throw new RunError(`cgroups: ${e.message}`, 125);
+    }),
+  ]);
+  // Validate what needs no rootfs before anything is created.
+  const argv = commandLine(image.config, flags.entrypoint, req.args);
+
+  const id = containers.newId();
+  const shortId = id.slice(0, 12);
+  const name = flags.name ?? shortId;
+  await containers.claimName(name, id);
+
+  let cg: Cgroup | undefined;
+  let mounted = false;
+  let proc: ContainerProcess | undefined;
+  let record: ContainerRecord | undefined;
+  const cleanup = async (exitCode: number | undefined, oomKilled: boolean): Promise<void> => {
+    const errors: unknown[] = [];
+    const attempt = async (f: () => Promise<unknown>) => {
+      try {
+        await f();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    if (cg) await attempt(() => cg!.destroy());
+    if (mounted) {
+      if (flags.rm) await attempt(() => removeSnapshot(store.layout, id));
+      else {
+        await attempt(() => unmountSnapshot(store.layout, id));
+        if (record) {
+          const done: ContainerRecord = { ...record, state: 'exited', oomKilled, finished: new Date().toISOString() };
+          delete done.pid;
+          delete done.pidStartTime;
+          if (exitCode !== undefined) done.exitCode = exitCode;
+          await attempt(() => containers.write(done));
+        }
+      }
+    }
+    await attempt(() => containers.releaseName(name, id));
+    if (errors.length > 0) log(`warning: cleanup of ${shortId} failed: ${errors.map((e) => (e as Error).message).join('; ')}`);
+  };
+
+  let devNull: number | undefined;
+  try {
+    const layers = image.layers.map((l) => l.diffId);
+    const [cgroup] = await Promise.allSettled([
+      driver.create(id, flags.limits),
+      prepareSnapshot(store.layout, id, layers).then(() => {
+        mounted = true;
+      }),
+    ]).then((results) => {
+      if (results[0].status === 'fulfilled') cg = results[0].value;
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw new RunError((failed.reason as Error).message, 125);
+      return [cg!];
+    });
+    for (const w of cgroup!.warnings) log(`WARNING: ${w}`);
+
+    if (flags.cidfile) {
+      try {
+        writeFileSync(flags.cidfile, id, { flag: 'wx' });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new RunError(
+          code === 'EEXIST' ? `container ID file found, make sure the other container isn't running or delete ${flags.cidfile}` : `cannot write --cidfile ${flags.cidfile}: ${code}`,
+          125,
+        );
+      }
+    }
+
+    // The plan: everything is decided here, before clone.
+    const rootfs = store.layout.rootfsDir(id);
+    const user = await resolveUser(rootfs, flags.user ?? (image.config.User || undefined));
+    const hostname = flags.hostname ?? (flags.network === 'host' ? hostHostname(shortId) : shortId);
+    const env = mergeEnv(image.config.Env, flags.env, hostname, user.home);
+    devNull = flags.interactive ? undefined : openSync('/dev/null', 'r');
+    const spec: SpawnOptions = {
+      rootfs,
+      args: argv,
+      env,
+      cwd: workingDir(image.config, flags.workdir),
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      hostname,
+      namespaces: { net: flags.network !== 'host' },
+      readOnlyRootfs: flags.readOnly,
+      // Docker's default: setuid binaries keep working unless --security-opt no-new-privileges.
+      noNewPrivileges: false,
+      stdio: [devNull ?? 0, req.stdout ?? 1, req.stderr ?? 2],
+      beforeStart: (pid) => cgroup!.addProcess(pid),
+    };
+    record = {
+      id,
+      name,
+      image: image.reference,
+      imageId: image.configDigest,
+      command: argv,
+      created: new Date().toISOString(),
+      state: 'created',
+    };
+
+    try {
+      proc = await spawnContainer(spec);
+    } catch (e) {
+      if (e instanceof ContainerStartError) throw startFailure(e);
+      throw new RunError((e as Error).message, 125);
+    } finally {
+      if (devNull !== undefined) closeSync(devNull);
+      devNull = undefined;
+    }
+    record = { ...record, state: 'running', pid: proc.pid };
+    const startTime = await processStartTime(proc.pid);
+    if (startTime) record.pidStartTime = startTime;
+    await containers.write(record).catch((e: Error) => log(`warning: cannot write the container record: ${e.message}`));
+    req.onStart?.(proc, id);
+  } catch (e) {
+    if (devNull !== undefined) closeSync(devNull);
+    const err = e instanceof RunError ? e : new RunError((e as Error).message, 125);
+    await cleanup(err.exitCode, false);
+    throw err;
+  }
+
+  const status = await proc.wait();
+  let oomKilled = false;
+  try {
+    oomKilled = (await cg!.stats()).oomKills > 0;
+  } catch {
+    /* stats are best effort */
+  }
+  const exitCode = exitStatusCode(status);
+  await cleanup(exitCode, oomKilled);
+  const result: RunResult = { id, name, exitCode, oomKilled };
+  if (status.signal !== undefined) result.signal = status.signal;
+  return result;
+}
+
+/** With --network host the container shows the host's name, as with Docker. */
+function hostHostname(fallback: string): string {
+  const h = osHostname();
+  return /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(h) ? h : fallback;
+}

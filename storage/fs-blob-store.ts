@@ -163,6 +163,14 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  async removeUpload(id: string): Promise<void> {
+    if (!isUploadId(id)) return;
+    this.uploads.delete(id);
+    await unlink(this.layout.uploadPath(id)).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+
   async listUploads(): Promise<string[]> {
     return (await readdir(this.layout.uploadsDir)).filter(isUploadId);
   }

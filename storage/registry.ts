@@ -96,11 +96,11 @@ export class Registry {
     for (const session of await this.meta.listUploadSessions()) {
       const hasFile = files.delete(session.id);
       if (!hasFile || now - session.startedAt > UPLOAD_MAX_AGE_MS) {
-        if (hasFile) await (await this.blobs.resumeUpload(session.id))?.cancel();
+        if (hasFile) await this.blobs.removeUpload(session.id);
         await this.meta.deleteUploadSession(session.id);
       }
     }
-    for (const orphan of files) await (await this.blobs.resumeUpload(orphan))?.cancel();
+    for (const orphan of files) await this.blobs.removeUpload(orphan);
   }
 
   // ---- blobs

@@ -33,6 +33,8 @@ export interface BlobStore {
   resumeUpload(id: string): Promise<Upload | undefined>;
   /** Upload ids present in the store (to clean stale ones at start). */
   listUploads(): Promise<string[]>;
+  /** Drop an upload's bytes without reading them (stale sessions at start). */
+  removeUpload(id: string): Promise<void>;
   delete(digest: Digest): Promise<boolean>;
   list(): AsyncIterable<Digest>;
 }

@@ -8,6 +8,7 @@ import { buildLayer, type LayerEntry } from '../spec-tests/support/images.js';
 import { NodeLayout } from './image/layout.js';
 import { ensureLayerUnpacked, unpackLayer, LayerEscapeError, DiffIdMismatchError, LayerFormatError } from './unpack.js';
 import { prepareSnapshot, removeSnapshot, removeAllSnapshots, isMounted } from './snapshots.js';
+import { lgetxattr } from './native-fs.js';
 import type { Digest } from '../storage/names.js';
 
 async function tempRoot(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
@@ -208,4 +209,61 @@ test('each layer is unpacked once and shared, even when asked concurrently', asy
   assert.equal(opened, 1);
   assert.equal(await readFile(join(a, 'f'), 'utf8'), 'shared');
   assert.deepEqual(await readdir(layout.layersDir), [layout.layerDirName(d)]);
+});
+
+test('device nodes, FIFOs and xattrs (binary values byte-exact) are created natively', async (t) => {
+  const dest = join(await tempRoot(t), 'layer');
+  // vfs_cap_data v2 with CAP_NET_RAW|CAP_SETFCAP permitted+effective: 0x80 is not UTF-8.
+  const caps = Buffer.from([1, 0, 0, 2, 0, 0x20, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const bin = Buffer.from([0xff, 0xfe, 0x00, 0xc3, 0x28, 0x80]);
+  const layer = await buildLayer(
+    [
+      { type: 'raw', header: { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 } },
+      { type: 'raw', header: { name: 'run/fifo', type: 'fifo', mode: 0o640 } },
+      {
+        type: 'raw',
+        header: {
+          name: 'bin/ping',
+          mode: 0o755,
+          pax: {
+            'SCHILY.xattr.security.capability': 'C'.repeat(caps.length),
+            'SCHILY.xattr.user.bin': 'B'.repeat(bin.length),
+            'SCHILY.xattr.user.text': 'héllo',
+            'SCHILY.xattr.trusted.overlay.opaque': 'y',
+          },
+        },
+        content: Buffer.from('ping'),
+      },
+      { type: 'raw', header: { name: 'bin/other', pax: { 'SCHILY.xattr.user.text': 'two' } }, content: Buffer.from('x'.repeat(700)) },
+    ],
+    { gzip: false },
+  );
+  // tar-stream's pack writes PAX values as UTF-8 strings: put the binary bytes in afterwards.
+  const tarBytes = Buffer.from(layer.tar);
+  for (const [placeholder, value] of [['C'.repeat(caps.length), caps], ['B'.repeat(bin.length), bin]] as const) {
+    const at = tarBytes.indexOf(placeholder);
+    assert.ok(at > 0 && tarBytes.indexOf(placeholder, at + 1) < 0);
+    value.copy(tarBytes, at);
+  }
+  // Odd-sized chunks: tar headers arrive split across writes.
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < tarBytes.length; i += 97) chunks.push(tarBytes.subarray(i, i + 97));
+  await unpackLayer(Readable.from(chunks), dest);
+
+  const dev = await lstat(join(dest, 'dev/null'));
+  assert.ok(dev.isCharacterDevice());
+  assert.equal(dev.rdev, (1 << 8) | 3);
+  assert.equal(dev.mode & 0o7777, 0o666);
+  const fifo = await lstat(join(dest, 'run/fifo'));
+  assert.ok(fifo.isFIFO());
+  assert.equal(fifo.mode & 0o7777, 0o640);
+
+  const ping = join(dest, 'bin/ping');
+  assert.deepEqual(lgetxattr(ping, 'security.capability'), caps);
+  assert.deepEqual(lgetxattr(ping, 'user.bin'), bin);
+  assert.equal(lgetxattr(ping, 'user.text').toString('utf8'), 'héllo');
+  assert.throws(() => lgetxattr(ping, 'trusted.overlay.opaque'), { code: 'ENODATA' }, 'a layer never forges overlay metadata');
+  const other = join(dest, 'bin/other');
+  assert.equal(lgetxattr(other, 'user.text').toString(), 'two');
+  assert.throws(() => lgetxattr(other, 'user.bin'), { code: 'ENODATA' });
 });

@@ -9,9 +9,9 @@
  *   `.wh..wh..opq`  -> xattr `trusted.overlay.opaque=y` on the dir (an opaque dir)
  * Node can neither mknod(2) nor setxattr(2), so those few operations (and device nodes,
  * FIFOs and file xattrs from the tar) are collected while the layer streams and applied
- * at the end in one batch by a `SpecialFileOps`: by default one `python3` process using
- * os.mknod/os.setxattr (python3 is on every node kind we run on); the native addon can
- * provide the same two calls later without changing this module.
+ * at the end in one batch by a `SpecialFileOps`: by default the native addon's mknod and
+ * lsetxattr (runtime/native-fs.ts), no process spawned. Xattr values keep their raw
+ * bytes (runtime/pax-xattrs.ts): tar-stream alone would decode them as UTF-8.
  *
  * Safety: every entry name is normalised and refused when absolute or when it contains
  * `..`; every parent directory of an entry must be a real directory created inside the
@@ -19,17 +19,18 @@
  * written through; hard link targets obey the same rules. A refused layer raises
  * `LayerEscapeError` and its partial directory is removed.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { lstat, mkdir, open, rename, rm, symlink, link, lchown, lutimes, chown, chmod } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import type { Digest } from '../storage/names.js';
 import type { NodeLayout } from './image/layout.js';
+import { lsetxattr, mknod } from './native-fs.js';
+import { PaxXattrTap } from './pax-xattrs.js';
 
 export class LayerEscapeError extends Error {
   override name = 'LayerEscapeError';
@@ -75,37 +76,21 @@ const OPAQUE_MARKER = '.wh..wh..opq';
 // layer forge overlayfs metadata such as opaque or redirect markers).
 const ALLOWED_XATTR_PREFIXES = ['user.', 'security.'];
 
-const PYTHON_SPECIAL_OPS = `
-import json, os, stat, sys
-kinds = {'c': stat.S_IFCHR, 'b': stat.S_IFBLK, 'p': stat.S_IFIFO}
-for op in json.load(sys.stdin):
-    if op['op'] == 'mknod':
-        os.mknod(op['path'], kinds[op['kind']] | 0o600, os.makedev(op['major'], op['minor']))
-    else:
-        os.setxattr(op['path'], op['name'], bytes.fromhex(op['value']), follow_symlinks=False)
-`;
+const MKNOD_TYPE = { c: fsc.S_IFCHR, b: fsc.S_IFBLK, p: fsc.S_IFIFO } as const;
+/** Synchronous syscalls of a few microseconds each: yield to the event loop between batches. */
+const OPS_PER_TURN = 256;
 
-/** Default SpecialFileOps: one python3 process per layer that needs any. */
-export const pythonSpecialFileOps: SpecialFileOps = {
+/** Default SpecialFileOps: the native addon's mknod(2) and lsetxattr(2), in this process.
+ * A failure is a SyscallError (code, syscall, path), as Node's fs errors are. Nodes are
+ * created 0600; device nodes and FIFOs get their mode and owner from the tar afterwards. */
+export const nativeSpecialFileOps: SpecialFileOps = {
   async apply(ops) {
-    if (ops.length === 0) return;
-    const payload = JSON.stringify(
-      ops.map((o) => (o.op === 'setxattr' ? { ...o, value: o.value.toString('hex') } : o)),
-    );
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn('python3', ['-c', PYTHON_SPECIAL_OPS], { stdio: ['pipe', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      child.on('error', (err) =>
-        reject(new Error(`cannot create whiteouts/device nodes: python3 not runnable (${err.message})`)),
-      );
-      child.on('close', (code) =>
-        code === 0
-          ? resolve()
-          : reject(new Error(`creating whiteouts/device nodes failed: ${stderr.trim().split('\n').pop() ?? code}`)),
-      );
-      child.stdin.end(payload);
-    });
+    for (let i = 0; i < ops.length; i++) {
+      if (i > 0 && i % OPS_PER_TURN === 0) await new Promise((r) => setImmediate(r));
+      const o = ops[i]!;
+      if (o.op === 'mknod') mknod(resolve(o.path), MKNOD_TYPE[o.kind] | 0o600, o.major, o.minor);
+      else lsetxattr(resolve(o.path), o.name, o.value);
+    }
   },
 };
 
@@ -215,7 +200,10 @@ class LayerWriter {
   private readonly special: SpecialOp[] = [];
   entries = 0;
 
-  constructor(private readonly root: string) {}
+  constructor(
+    private readonly root: string,
+    private readonly rawXattrs: PaxXattrTap,
+  ) {}
 
   private abs(rel: string): string {
     return rel === '' ? this.root : join(this.root, rel);
@@ -261,6 +249,8 @@ class LayerWriter {
 
   async write(header: tar.Header, body: Readable): Promise<void> {
     this.entries++;
+    // tar-stream sets byteOffset (where this header ends) but its types omit it.
+    const rawXattrs = this.rawXattrs.xattrsOf((header as { byteOffset?: number }).byteOffset, header.pax);
     const rel = normalizeEntryPath(header.name);
     const base = posix.basename(rel);
     const meta = {
@@ -366,9 +356,10 @@ class LayerWriter {
       if (!key.startsWith('SCHILY.xattr.')) continue;
       const name = key.slice('SCHILY.xattr.'.length);
       if (!ALLOWED_XATTR_PREFIXES.some((p) => name.startsWith(p))) continue;
-      // tar-stream decodes pax values as UTF-8; binary values (capabilities) come back
-      // through latin1-safe bytes only when they are valid UTF-8. Good enough for now.
-      this.special.push({ op: 'setxattr', path: meta.path, name, value: Buffer.from(String(value), 'utf8') });
+      // tar-stream decodes pax values as UTF-8, which mangles binary ones (capabilities):
+      // the tap's raw bytes win; they are missing only where the framing could not be followed.
+      const raw = rawXattrs.get(name);
+      this.special.push({ op: 'setxattr', path: meta.path, name, value: raw ?? Buffer.from(String(value), 'utf8') });
     }
   }
 
@@ -428,15 +419,16 @@ async function decompressed(source: Readable): Promise<Readable[]> {
 async function extractInto(source: Readable, dest: string, opts: UnpackOptions): Promise<UnpackResult> {
   const stages = await decompressed(source);
   const hasher = new HashingPassThrough();
+  const paxTap = new PaxXattrTap();
   const extract = tar.extract();
-  const writer = new LayerWriter(dest);
+  const writer = new LayerWriter(dest, paxTap);
 
   const consume = (async () => {
     for await (const entry of extract) {
       await writer.write(entry.header, entry as unknown as Readable);
     }
   })();
-  const flow = pipeline([...stages, hasher, extract] as unknown as [Readable, NodeJS.WritableStream]);
+  const flow = pipeline([...stages, hasher, paxTap, extract] as unknown as [Readable, NodeJS.WritableStream]);
   try {
     await Promise.all([consume, flow]);
   } catch (err) {
@@ -448,7 +440,7 @@ async function extractInto(source: Readable, dest: string, opts: UnpackOptions):
       throw err;
     throw new LayerFormatError(`layer is not a valid (gzip'd) tar archive: ${(err as Error).message}`);
   }
-  await writer.finish(opts.specialOps ?? pythonSpecialFileOps);
+  await writer.finish(opts.specialOps ?? nativeSpecialFileOps);
   const diffId = `sha256:${hasher.hash.digest('hex')}` as Digest;
   if (opts.expectedDiffId && opts.expectedDiffId !== diffId) throw new DiffIdMismatchError(opts.expectedDiffId, diffId);
   return { diffId, entries: writer.entries };

@@ -14,11 +14,14 @@
  * wharf's own errors, 126 when the program cannot be invoked, 127 when it is not found.
  */
 import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { createCgroupDriver } from './cgroups/detect.js';
 import type { Cgroup } from './cgroups/driver.js';
 import { ContainerStore, processStartTime, type ContainerRecord } from './containers.js';
-import { ImageStore, type ImageRecord, type PullOptions } from './image/store.js';
+import { NodeLayout } from './image/layout.js';
+import { formatReference, parseReference } from './image/reference.js';
+import type { ImageRecord, PullOptions } from './image/store.js';
 import { ContainerStartError, exitStatusCode, spawnContainer, type ContainerProcess, type SpawnOptions } from './native.js';
 import { commandLine, mergeEnv, resolveUser, workingDir, type RunFlags } from './run-options.js';
 import { prepareSnapshot, removeSnapshot, unmountSnapshot } from './snapshots.js';
@@ -67,7 +70,21 @@ function startFailure(e: ContainerStartError): RunError {
   return new RunError(e.message, 125);
 }
 
-async function findOrPull(store: ImageStore, image: string, req: RunRequest, log: (line: string) => void): Promise<ImageRecord> {
+/**
+ * The image record: read straight from the node root when the reference names one (the
+ * common case, which never loads the store, the registry client or the unpacker); else
+ * the store resolves image IDs, and pulls what is missing.
+ */
+async function findOrPull(layout: NodeLayout, image: string, req: RunRequest, log: (line: string) => void): Promise<ImageRecord> {
+  const refOpts = req.defaultRegistry ? { defaultRegistry: req.defaultRegistry } : {};
+  try {
+    const key = formatReference(parseReference(image, refOpts));
+    return JSON.parse(await readFile(layout.imageRecordPath(key), 'utf8')) as ImageRecord;
+  } catch {
+    /* not a reference on this node: an image ID, or to be pulled */
+  }
+  const { ImageStore } = await import('./image/store.js');
+  const store = new ImageStore(layout, refOpts);
   let rec: ImageRecord | undefined;
   try {
     rec = await store.get(image);
@@ -88,10 +105,10 @@ async function findOrPull(store: ImageStore, image: string, req: RunRequest, log
 export async function runContainer(req: RunRequest): Promise<RunResult> {
   const log = req.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const { flags } = req;
-  const store = new ImageStore(req.root, req.defaultRegistry ? { defaultRegistry: req.defaultRegistry } : {});
-  const containers = new ContainerStore(store.layout);
+  const layout = new NodeLayout(req.root);
+  const containers = new ContainerStore(layout);
   const [image, driver] = await Promise.all([
-    findOrPull(store, req.image, req, log),
+    findOrPull(layout, req.image, req, log),
     createCgroupDriver().catch((e: Error) => {
       throw new RunError(`cgroups: ${e.message}`, 125);
     }),
@@ -117,19 +134,17 @@ export async function runContainer(req: RunRequest): Promise<RunResult> {
         errors.push(e);
       }
     };
-    if (cg) await attempt(() => cg!.destroy());
-    if (mounted) {
-      if (flags.rm) await attempt(() => removeSnapshot(store.layout, id));
-      else {
-        await attempt(() => unmountSnapshot(store.layout, id));
-        if (record) {
-          const done: ContainerRecord = { ...record, state: 'exited', oomKilled, finished: new Date().toISOString() };
-          delete done.pid;
-          delete done.pidStartTime;
-          if (exitCode !== undefined) done.exitCode = exitCode;
-          await attempt(() => containers.write(done));
-        }
-      }
+    // The cgroup and the rootfs are independent: tear both down at once.
+    await Promise.all([
+      cg ? attempt(() => cg!.destroy()) : undefined,
+      mounted ? attempt(() => (flags.rm ? removeSnapshot(layout, id) : unmountSnapshot(layout, id))) : undefined,
+    ]);
+    if (mounted && !flags.rm && record) {
+      const done: ContainerRecord = { ...record, state: 'exited', oomKilled, finished: new Date().toISOString() };
+      delete done.pid;
+      delete done.pidStartTime;
+      if (exitCode !== undefined) done.exitCode = exitCode;
+      await attempt(() => containers.write(done));
     }
     await attempt(() => containers.releaseName(name, id));
     if (errors.length > 0) log(`warning: cleanup of ${shortId} failed: ${errors.map((e) => (e as Error).message).join('; ')}`);
@@ -140,7 +155,7 @@ export async function runContainer(req: RunRequest): Promise<RunResult> {
     const layers = image.layers.map((l) => l.diffId);
     const [cgroup] = await Promise.allSettled([
       driver.create(id, flags.limits),
-      prepareSnapshot(store.layout, id, layers).then(() => {
+      prepareSnapshot(layout, id, layers).then(() => {
         mounted = true;
       }),
     ]).then((results) => {
@@ -164,7 +179,7 @@ export async function runContainer(req: RunRequest): Promise<RunResult> {
     }
 
     // The plan: everything is decided here, before clone.
-    const rootfs = store.layout.rootfsDir(id);
+    const rootfs = layout.rootfsDir(id);
     const user = await resolveUser(rootfs, flags.user ?? (image.config.User || undefined));
     const hostname = flags.hostname ?? (flags.network === 'host' ? hostHostname(shortId) : shortId);
     const env = mergeEnv(image.config.Env, flags.env, hostname, user.home);

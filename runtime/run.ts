@@ -77,11 +77,19 @@ function startFailure(e: ContainerStartError): RunError {
  */
 async function findOrPull(layout: NodeLayout, image: string, req: RunRequest, log: (line: string) => void): Promise<ImageRecord> {
   const refOpts = req.defaultRegistry ? { defaultRegistry: req.defaultRegistry } : {};
+  let key: string | undefined;
   try {
-    const key = formatReference(parseReference(image, refOpts));
-    return JSON.parse(await readFile(layout.imageRecordPath(key), 'utf8')) as ImageRecord;
-  } catch {
-    /* not a reference on this node: an image ID, or to be pulled */
+    key = formatReference(parseReference(image, refOpts));
+  } catch (e) {
+    // Not a reference: then it must look like an image ID.
+    if (!/^(?:sha256:)?[0-9a-f]{4,64}$/.test(image)) throw new RunError((e as Error).message, 125);
+  }
+  if (key !== undefined) {
+    try {
+      return JSON.parse(await readFile(layout.imageRecordPath(key), 'utf8')) as ImageRecord;
+    } catch {
+      /* not on this node: pulled below */
+    }
   }
   const { ImageStore } = await import('./image/store.js');
   const store = new ImageStore(layout, refOpts);
@@ -96,7 +104,10 @@ async function findOrPull(layout: NodeLayout, image: string, req: RunRequest, lo
   try {
     rec = await store.pull(image, req.pull ?? {});
   } catch (e) {
-    throw new RunError((e as Error).message, 125);
+    // fetch() says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, ...) is its cause.
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause ? ` (${cause.code ?? cause.message})` : '';
+    throw new RunError(`pulling ${image}: ${(e as Error).message}${why}`, 125);
   }
   log(`Pulled ${rec.reference} (${rec.digest})`);
   return rec;

@@ -184,6 +184,11 @@ describe('wharf run: command line, output and exit codes', () => {
     }
     const noImage = await wharfRun(['--rm', `${registry.hostPort}/run/absent:v1`]);
     assert.equal(noImage.code, 125);
+    assert.match(noImage.stderr, /^wharf run: pulling .*absent/m);
+    const badRef = await wharfRun(['--rm', 'BAD::ref']);
+    assert.equal(badRef.code, 125);
+    assert.match(badRef.stderr, /^wharf run: invalid image reference/);
+    assert.doesNotMatch(badRef.stderr, /Unable to find image/);
   });
 });
 
@@ -284,7 +289,7 @@ describe('wharf run: image config rules', () => {
   test('a layer with a ../ entry is refused (125), and nothing lands outside the layer', async () => {
     const r = await wharfRun(['--rm', img.escape]);
     assert.equal(r.code, 125);
-    assert.match(r.stderr, /^wharf run: layer refused: entry "\.\.\/escaped-by-layer"/m);
+    assert.match(r.stderr, /^wharf run: pulling .*: layer refused: entry "\.\.\/escaped-by-layer"/m);
     assert.equal(existsSync(join(root, 'escaped-by-layer')), false);
     assert.equal(existsSync(join(root, 'layers', 'escaped-by-layer')), false);
     const images = readdirSync(join(root, 'images'));

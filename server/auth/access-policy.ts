@@ -54,7 +54,7 @@ export class AccessPolicy {
     return granted;
   }
 
-  /** Whether anonymous callers have any access at all (then GET /v2/ needs no login). */
+  /** Whether anonymous callers have any access at all (then they may list the catalog, filtered). */
   get anonymousHasAccess(): boolean {
     return this.rules.some((r) => r.subjects.has('anonymous') && r.actions.length > 0);
   }

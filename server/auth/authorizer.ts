@@ -58,7 +58,10 @@ export class BasicAuthorizer implements Authorizer {
     }
     const subject = credentials?.user;
     const principal = this.principalFor(subject);
-    if (satisfied(need, principal.may, subject !== undefined || (need.kind !== 'repository' && this.policy.anonymousHasAccess))) {
+    // GET /v2/ always challenges a caller without credentials: it is where docker discovers that it must send
+    // them (docker login against an unchallenged /v2/ "succeeds" with any password, then never sends them).
+    const anonymousOk = need.kind === 'catalog' && this.policy.anonymousHasAccess;
+    if (satisfied(need, principal.may, subject !== undefined || anonymousOk)) {
       return principal;
     }
     if (subject === undefined) throw this.unauthorized('authentication required');

@@ -239,8 +239,12 @@ describe('htpasswd mode (Basic)', () => {
     assert.equal((await get('/v2/_catalog', basic('carol', 'bad'))).status, 401);
   });
 
-  test('anonymous may pull only where a rule allows; GET /v2/ is open since anonymous has access', async () => {
-    assert.equal((await get('/v2/')).status, 200);
+  test('anonymous may pull only where a rule allows; GET /v2/ still challenges (docker discovers auth there)', async () => {
+    const res = await get('/v2/');
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get('www-authenticate'), 'Basic realm="Wharf Test"');
+    assert.equal((await get('/v2/', basic('carol'))).status, 200);
+    assert.equal((await get('/v2/', basic('carol', 'wrong'))).status, 401);
     assert.equal((await get('/v2/public/none/tags/list')).status, 404);
     assert.equal((await get('/v2/private/none/tags/list')).status, 401);
     assert.equal((await get('/v2/public/base/blobs/uploads/', undefined, 'POST')).status, 401);

@@ -15,6 +15,8 @@ export function createLogger(config: LogConfig): Logger {
 export function requestLogger(logger: Logger) {
   return function logRequest(req: Request, res: Response, next: NextFunction): void {
     const start = process.hrtime.bigint();
+    // Read now: by 'finish' a closed connection has left req.socket null, and a throw there crashes the process.
+    const remote = req.socket?.remoteAddress;
     res.once('finish', () => {
       logger.info(
         {
@@ -23,7 +25,7 @@ export function requestLogger(logger: Logger) {
           status: res.statusCode,
           ms: Number(process.hrtime.bigint() - start) / 1e6,
           bytes: Number(res.getHeader('content-length') ?? 0),
-          remote: req.socket.remoteAddress,
+          remote,
         },
         'request',
       );

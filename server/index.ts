@@ -30,9 +30,13 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
     baseUrl,
   });
   const tls = config.http.tls.certificate !== '';
+  // Node checks headersTimeout/requestTimeout only every connectionsCheckingInterval
+  // (30 s by default): without a shorter one, a slowloris outlives a 1 s headers timeout.
+  const guardMs = Math.min(config.http.headersTimeout || Infinity, config.http.requestTimeout || Infinity);
+  const connectionsCheckingInterval = Math.max(100, Math.min(5_000, Math.floor(guardMs / 2)));
   const server: Server = tls
-    ? createHttpsServer(readTls(config.http.tls.certificate, config.http.tls.key), app)
-    : createHttpServer(app);
+    ? createHttpsServer({ ...readTls(config.http.tls.certificate, config.http.tls.key), connectionsCheckingInterval }, app)
+    : createHttpServer({ connectionsCheckingInterval }, app);
   // Slowloris guards: a client must send its headers (and, if set, its whole request) in time.
   server.headersTimeout = config.http.headersTimeout;
   server.requestTimeout = config.http.requestTimeout;

@@ -7,6 +7,7 @@ import type { Registry } from '../storage/registry.js';
 import { openAccess } from './auth/authorizer.js';
 import type { AuthSetup } from './auth/setup.js';
 import { errorHandler } from './error-handler.js';
+import { RegistryError } from './errors.js';
 import { requestLogger, type Logger } from './logging.js';
 import { v2Router } from './v2-router.js';
 
@@ -38,6 +39,8 @@ export function createApp(options: AppOptions): express.Express {
       authorizer: options.auth?.authorizer ?? openAccess,
     }),
   );
+  // Outside the API too, a stranger gets the error JSON, not express's HTML page.
+  app.use((req, _res, next) => next(new RegistryError('NOT_FOUND', `no registry endpoint at ${req.method} ${req.originalUrl.slice(0, 300)}`)));
   app.use(errorHandler(options.logger));
   return app;
 }

@@ -9,6 +9,10 @@
  *   f\0<repo>\0<subject>\0<digest>     ReferrerDescriptor    referrers index
  *   u\0<uuid>                          UploadSession         upload sessions
  *
+ * The reads of the pull path (tag, manifest, blob link, repository) use getSync: the
+ * keys are tiny and hot in LevelDB's block cache, and a synchronous lookup of a few
+ * microseconds costs far less than a round trip through the libuv thread pool.
+ *
  * NUL cannot occur in names, tags or digests, so `<prefix>\0` .. `<prefix>\x01` bounds
  * exactly one repository's keys. Writes that belong together go in one batch.
  */
@@ -52,7 +56,7 @@ export class LevelMetadataStore implements MetadataStore {
   }
 
   async getLinkedBlob(repo: RepositoryName, digest: Digest): Promise<BlobInfo | undefined> {
-    const size = await this.db.get(blobKey(repo, digest));
+    const size = this.db.getSync(blobKey(repo, digest));
     return size === undefined ? undefined : { digest, size: Number(size) };
   }
 
@@ -77,12 +81,12 @@ export class LevelMetadataStore implements MetadataStore {
   }
 
   async getManifest(repo: RepositoryName, digest: Digest): Promise<ManifestDescriptor | undefined> {
-    const value = await this.db.get(manifestKey(repo, digest));
+    const value = this.db.getSync(manifestKey(repo, digest));
     return value === undefined ? undefined : (JSON.parse(value) as ManifestDescriptor);
   }
 
   async resolveTag(repo: RepositoryName, tag: Tag): Promise<ManifestDescriptor | undefined> {
-    const value = await this.db.get(tagPrefix(repo) + tag);
+    const value = this.db.getSync(tagPrefix(repo) + tag);
     return value === undefined ? undefined : (JSON.parse(value) as ManifestDescriptor);
   }
 
@@ -124,7 +128,7 @@ export class LevelMetadataStore implements MetadataStore {
   }
 
   async repositoryExists(repo: RepositoryName): Promise<boolean> {
-    return (await this.db.get(repoKey(repo))) !== undefined;
+    return (this.db.getSync(repoKey(repo))) !== undefined;
   }
 
   async listReferrers(repo: RepositoryName, subject: Digest): Promise<ReferrerDescriptor[]> {

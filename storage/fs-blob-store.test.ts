@@ -119,7 +119,7 @@ describe('FsBlobStore', () => {
     assert.deepEqual(await store.readAll(d), Buffer.from('abcdef'));
   });
 
-  it('a chunk longer than maxBytes is SizeMismatchError, and nothing of it is kept', async () => {
+  it('a chunk longer than declared is SizeMismatchError, and nothing of it is kept', async () => {
     const upload = await store.beginUpload(crypto.randomUUID());
     await upload.append(Readable.from([Buffer.from('keep')]), 0);
     await assert.rejects(upload.append(Readable.from([Buffer.from('12345'), Buffer.from('6789')]), 4, 6), SizeMismatchError);
@@ -128,6 +128,16 @@ describe('FsBlobStore', () => {
     const d = digestOf(Buffer.from('keep!'));
     await upload.commit(d);
     assert.deepEqual(await store.readAll(d), Buffer.from('keep!'));
+  });
+
+  it('a chunk shorter than declared is SizeMismatchError, and nothing of it is kept', async () => {
+    const upload = await store.beginUpload(crypto.randomUUID());
+    await assert.rejects(upload.append(Readable.from([Buffer.from('12345')]), 0, 10), SizeMismatchError);
+    assert.equal(upload.size, 0);
+    await upload.append(Readable.from([Buffer.from('0123456789')]), 0, 10);
+    const d = digestOf(Buffer.from('0123456789'));
+    await upload.commit(d);
+    assert.deepEqual(await store.readAll(d), Buffer.from('0123456789'));
   });
 
   it('a stream that fails midway is rolled back: file and hash go back to where they were', async () => {

@@ -223,7 +223,7 @@ class FsUpload implements Upload {
     return this.bytes;
   }
 
-  async append(stream: Readable, offset: number, maxBytes = Infinity): Promise<number> {
+  async append(stream: Readable, offset: number, declaredBytes = Infinity): Promise<number> {
     if (this.busy) throw new UploadBusyError(this.id);
     if (offset !== this.bytes) throw new UploadOffsetError(this.bytes, offset);
     this.busy = true;
@@ -263,8 +263,8 @@ class FsUpload implements Upload {
       let batchBytes = 0;
       for await (const chunk of stream) {
         const buf = chunk as Buffer;
-        if (position + batchBytes + buf.length - start > maxBytes) {
-          throw new SizeMismatchError(`the body is longer than the ${maxBytes} bytes it declared`);
+        if (position + batchBytes + buf.length - start > declaredBytes) {
+          throw new SizeMismatchError(`the body is longer than the ${declaredBytes} bytes it declared`);
         }
         this.hash.update(buf);
         batch.push(buf);
@@ -276,6 +276,9 @@ class FsUpload implements Upload {
         }
       }
       if (batchBytes > 0) await flushBatch(batch, batchBytes);
+      if (declaredBytes !== Infinity && position - start !== declaredBytes) {
+        throw new SizeMismatchError(`the body carried ${position - start} bytes, not the ${declaredBytes} it declared`);
+      }
       await writing;
       await syncing;
       this.bytes = position;

@@ -62,7 +62,8 @@ export interface Chunk {
   stream: Readable;
   /** undefined: append at the end (a streamed PATCH without Content-Range) */
   offset?: number;
-  maxBytes?: number;
+  /** exactly how many bytes the chunk carries, when the request said so */
+  declaredBytes?: number;
 }
 
 export class Registry {
@@ -151,7 +152,7 @@ export class Registry {
   }
 
   async appendUpload(upload: Upload, chunk: Chunk): Promise<number> {
-    return upload.append(chunk.stream, chunk.offset ?? upload.size, chunk.maxBytes);
+    return upload.append(chunk.stream, chunk.offset ?? upload.size, chunk.declaredBytes);
   }
 
   /** Optional final chunk, then the commit pipeline, then link, then drop the session. */
@@ -184,8 +185,8 @@ export class Registry {
   async uploadMonolithic(repo: RepositoryName, digest: Digest, chunk: Chunk): Promise<BlobInfo> {
     const upload = await this.blobs.beginUpload(randomUUID());
     try {
-      await upload.append(chunk.stream, 0, chunk.maxBytes);
-      const info = await upload.commit(digest, chunk.maxBytes === Infinity ? undefined : chunk.maxBytes);
+      await upload.append(chunk.stream, 0, chunk.declaredBytes);
+      const info = await upload.commit(digest, chunk.declaredBytes === Infinity ? undefined : chunk.declaredBytes);
       await this.meta.linkBlob(repo, info);
       return info;
     } catch (err) {

@@ -46,10 +46,10 @@ export interface Upload {
   readonly size: number;
   /**
    * Append a stream at `offset`, which must equal `size` (else UploadOffsetError).
-   * `maxBytes` bounds what the stream may carry (else SizeMismatchError, nothing kept
-   * past the old size). Resolves with the new size.
+   * `declaredBytes`, when given, is exactly what the stream must carry (else
+   * SizeMismatchError, nothing kept   * past the old size). Resolves with the new size.
    */
-  append(stream: Readable, offset: number, maxBytes?: number): Promise<number>;
+  append(stream: Readable, offset: number, declaredBytes?: number): Promise<number>;
   /** flush -> verify digest (and size) -> move into the blob store -> remove leftovers. */
   commit(expected: Digest, expectedSize?: number): Promise<BlobInfo>;
   cancel(): Promise<void>;

@@ -20,12 +20,12 @@ function hasBody(req: Request): boolean {
 function chunkOf(req: Request): Chunk {
   const range = uploadContentRange(req);
   const length = contentLength(req);
-  if (!range) return length === undefined ? { stream: req } : { stream: req, maxBytes: length };
+  if (!range) return length === undefined ? { stream: req } : { stream: req, declaredBytes: length };
   const declared = range.end - range.start + 1;
   if (length !== undefined && length !== declared) {
     throw new RegistryError('RANGE_INVALID', `Content-Range ${range.start}-${range.end} declares ${declared} bytes but Content-Length is ${length}`, undefined, 416);
   }
-  return { stream: req, offset: range.start, maxBytes: declared };
+  return { stream: req, offset: range.start, declaredBytes: declared };
 }
 
 /** spec: Range is "0-<last byte offset>"; registry:2 says 0-0 for an empty upload. */
@@ -68,7 +68,7 @@ export function uploadRoutes({ registry, baseUrl }: RouteDeps): { collection: Ha
       if (monolithic !== undefined && mount === undefined) {
         const d = digest(monolithic);
         const length = contentLength(req);
-        const info = await registry.uploadMonolithic(repo, d, { stream: req, maxBytes: length ?? Infinity });
+        const info = await registry.uploadMonolithic(repo, d, { stream: req, declaredBytes: length ?? Infinity });
         return created(res, repo, info.digest);
       }
       const upload = await registry.startUpload(repo);

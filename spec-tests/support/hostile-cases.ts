@@ -287,6 +287,11 @@ export function uploadCases(): HostileCase[] {
       expect: err(400, 'SIZE_INVALID'),
     },
     {
+      name: 'PATCH chunked body of 5 bytes under Content-Range 10-19 (shorter than declared) is 400 SIZE_INVALID',
+      request: (fx) => ({ method: 'PATCH', path: live(fx), headers: { 'Content-Range': '10-19' }, chunks: [Buffer.from('ab'), Buffer.from('cde')] }),
+      expect: err(400, 'SIZE_INVALID'),
+    },
+    {
       name: 'PATCH chunked body of 2 bytes under a 1-byte Content-Range is 400 SIZE_INVALID',
       request: (fx) => ({ method: 'PATCH', path: live(fx), headers: { 'Content-Range': '10-10' }, chunks: [Buffer.from('x'), Buffer.from('y')] }),
       expect: err(400, 'SIZE_INVALID'),

@@ -7,17 +7,17 @@
  * Each registry runs as its own process with its default logging; prints ratios.
  * Usage: npm run build && node dist/bench/registry.js [--size-mib 1024] [--seconds 10]
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { buildImage, buildLayer, pushImage } from '../spec-tests/support/images.js';
+import { freePort, startReferenceRegistry } from '../spec-tests/support/registry.js';
 
 const execFileP = promisify(execFile);
 const args = process.argv.slice(2);
@@ -27,15 +27,6 @@ const arg = (name: string, dflt: number): number => {
 };
 const SIZE_MIB = arg('--size-mib', 1024);
 const SECONDS = arg('--seconds', 10);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitUp(url: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
@@ -52,7 +43,7 @@ async function waitUp(url: string): Promise<void> {
 interface Target {
   name: string;
   url: string;
-  proc: ChildProcess;
+  close(): Promise<void>;
 }
 
 async function startWharf(dir: string): Promise<Target> {
@@ -63,20 +54,14 @@ async function startWharf(dir: string): Promise<Target> {
   });
   const url = `http://127.0.0.1:${port}`;
   await waitUp(url);
-  return { name: 'wharf', url, proc };
-}
-
-async function startReference(dir: string): Promise<Target> {
-  const port = await freePort();
-  const config = join(dir, 'registry.yml');
-  await writeFile(
-    config,
-    `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'reference')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`,
-  );
-  const proc = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'ignore'] });
-  const url = `http://127.0.0.1:${port}`;
-  await waitUp(url);
-  return { name: 'registry:2', url, proc };
+  return {
+    name: 'wharf',
+    url,
+    close: async () => {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    },
+  };
 }
 
 async function manifestLoad(url: string): Promise<{ rps: number; p99ms: number }> {
@@ -117,7 +102,8 @@ async function main(): Promise<void> {
     });
   }
   const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-'));
-  const targets = [await startWharf(dir), await startReference(dir)];
+  const reference = await startReferenceRegistry({ accessLog: true });
+  const targets: Target[] = [await startWharf(dir), { name: 'registry:2', url: reference.url, close: reference.close }];
   try {
     const image = buildImage([await buildLayer([{ type: 'file', path: 'hello', content: 'hello' }])]);
     for (const t of targets) await pushImage(t.url, 'bench/img', 'v1', image);
@@ -158,7 +144,7 @@ async function main(): Promise<void> {
     row(`download ${SIZE_MIB} MiB s`, w.down.toFixed(2), r.down.toFixed(2), `${(r.down / w.down).toFixed(2)}x`);
     console.log('(ratio > 1: wharf is faster)');
   } finally {
-    for (const t of targets) t.proc.kill('SIGTERM');
+    for (const t of targets) await t.close();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startTestWharf } from './wharf.js';
 
 export interface TestRegistry {
   /** http://127.0.0.1:<port> */
@@ -19,24 +20,13 @@ export interface TestRegistry {
 
 /** Wharf's own registry, in this process, over a temp storage root. */
 export async function startWharfRegistry(): Promise<TestRegistry> {
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-reg-'));
-  const { loadConfig } = await import('../../config/config.js');
-  const { startRegistry } = await import('../../server/index.js');
-  const config = loadConfig(undefined, { WHARF_HTTP_ADDR: '127.0.0.1:0', WHARF_STORAGE_ROOT: dir, WHARF_LOG_LEVEL: 'silent' });
-  const running = await startRegistry(config);
-  return {
-    url: running.url,
-    host: new URL(running.url).host,
-    async close() {
-      await running.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  const wharf = await startTestWharf();
+  return { url: wharf.url, host: wharf.hostPort, close: () => wharf.destroy() };
 }
 
 export const REFERENCE_REGISTRY_BIN = '/usr/bin/docker-registry';
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.on('error', reject);
@@ -47,7 +37,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startReferenceRegistry(): Promise<TestRegistry> {
+/** `accessLog`: log every request as registry:2 does by default (for fair benchmarks). */
+export async function startReferenceRegistry(options: { accessLog?: boolean } = {}): Promise<TestRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-refreg-'));
   const port = await freePort();
   const configPath = join(dir, 'config.yml');
@@ -55,7 +46,7 @@ export async function startReferenceRegistry(): Promise<TestRegistry> {
     configPath,
     [
       'version: 0.1',
-      'log: { level: error, accesslog: { disabled: true } }',
+      options.accessLog ? 'log: { level: info }' : 'log: { level: error, accesslog: { disabled: true } }',
       `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} }, delete: { enabled: true } }`,
       `http: { addr: 127.0.0.1:${port} }`,
       '',

@@ -6,15 +6,15 @@
  *
  * dockerd treats 127.0.0.0/8 as insecure: there it would skip verification and fall back
  * to plain HTTP. The server is HTTPS-only (plain HTTP gets no data, asserted below), so a
- * push to 127.0.0.1 can only have gone over TLS. That the CA is really what dockerd trusts
- * is shown on this machine's non-loopback address, which is not insecure: the same push
- * fails there with an unknown-authority error until the CA is installed.
+ * push to 127.0.0.1 can only have gone over TLS. Tests send traffic only to loopback, so
+ * that certificate verification really happens is shown with skopeo, which verifies
+ * loopback registries: without the CA its copy fails on the certificate, with it it works.
  */
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { request as httpsRequest, Agent } from 'node:https';
 import { connect } from 'node:net';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { compileStatic } from './support/images.js';
@@ -154,32 +154,32 @@ describe('HTTPS on 127.0.0.1', () => {
   });
 });
 
-describe('dockerd verifies the CA (non-loopback address, not an insecure registry by default)', () => {
-  const address = Object.values(networkInterfaces())
-    .flat()
-    .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+describe('CA verification on 127.0.0.1 (skopeo verifies loopback registries, unlike dockerd)', () => {
   let pki: TestPki;
   let wharf: TestWharf;
 
   before(async () => {
-    assert.ok(address, 'this test needs a non-loopback IPv4 address on the machine');
-    const insecure = JSON.parse(await run('docker', ['info', '--format', '{{json .RegistryConfig.InsecureRegistryCIDRs}}'])) as string[];
-    assert.deepEqual(insecure, ['127.0.0.0/8'], 'dockerd must not be configured with extra insecure registries for this test');
-    pki = await makeTestPki({ ips: [address] }, await mkdtemp(join(work, 'pki-')));
-    wharf = await startTestWharf({
-      env: { WHARF_HTTP_ADDR: `${address}:0`, WHARF_HTTP_TLS_CERTIFICATE: pki.serverCert, WHARF_HTTP_TLS_KEY: pki.serverKey },
-    });
+    await requireCommand('skopeo', 'skopeo');
+    pki = await makeTestPki({ ips: ['127.0.0.1'] }, await mkdtemp(join(work, 'pki-')));
+    wharf = await startTestWharf({ env: { WHARF_HTTP_TLS_CERTIFICATE: pki.serverCert, WHARF_HTTP_TLS_KEY: pki.serverKey } });
   });
   after(() => wharf?.destroy());
 
-  test('without the CA docker refuses the certificate; with it in certs.d, push and pull work', async () => {
-    const ref = tag(`${wharf.hostPort}/tls/verified:v1`);
-    await run('docker', ['tag', sourceImage, ref]);
-    await assert.rejects(run('docker', ['push', ref]), /x509|certificate/i);
-    const catalog = await httpsGet(`${wharf.url}/v2/_catalog`, await readFile(pki.caCert), new Agent());
+  test('without the CA the copy fails on the certificate and nothing arrives; with it, the image goes in and out', async () => {
+    const dest = `docker://${wharf.hostPort}/tls/verified:v1`;
+    await assert.rejects(run('skopeo', ['copy', `docker-daemon:${sourceImage}`, dest]), /x509|certificate/i);
+    const ca = await readFile(pki.caCert);
+    const catalog = await httpsGet(`${wharf.url}/v2/_catalog`, ca, new Agent());
     assert.deepEqual(JSON.parse(catalog.body), { repositories: [] }, 'nothing reached the registry');
 
-    await trustInDocker(wharf.hostPort, pki.caCert);
-    await pushPullRun(wharf, 'tls/verified', await readFile(pki.caCert));
+    const certDir = await mkdtemp(join(work, 'certs-'));
+    await copyFile(pki.caCert, join(certDir, 'ca.crt'));
+    await run('skopeo', ['copy', '--dest-cert-dir', certDir, `docker-daemon:${sourceImage}`, dest]);
+    const head = await httpsGet(`${wharf.url}/v2/tls/verified/manifests/v1`, ca, new Agent(), { accept: MANIFEST_ACCEPT });
+    assert.equal(head.status, 200);
+    const back = join(work, 'back');
+    await run('skopeo', ['copy', '--src-cert-dir', certDir, dest, `oci:${back}:v1`]);
+    const index = JSON.parse(await readFile(join(back, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    assert.equal(index.manifests.length, 1);
   });
 });

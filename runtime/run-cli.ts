@@ -5,33 +5,16 @@
 import type { Command } from 'commander';
 import { DEFAULT_NODE_ROOT } from './image/layout.js';
 import { DEFAULT_REGISTRY } from './image/reference.js';
+import type { RawRunFlags } from './run-options.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** Signals `wharf run` passes on to the container (Docker's sig-proxy). */
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
-interface RunCliOptions {
+interface RunCliOptions extends RawRunFlags {
   root: string;
   registry: string;
-  rm?: boolean;
-  name?: string;
-  env?: string[];
-  envFile?: string[];
-  hostname?: string;
-  workdir?: string;
-  user?: string;
-  entrypoint?: string;
-  memory?: string;
-  memorySwap?: string;
-  cpus?: string;
-  cpuShares?: string;
-  cpusetCpus?: string;
-  pidsLimit?: string;
-  network?: string;
-  readOnly?: boolean;
-  interactive?: boolean;
-  cidfile?: string;
 }
 
 function fail(message: string, exitCode: number): never {

@@ -29,6 +29,13 @@ import type {
 
 type Op = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
 
+/**
+ * Every write is acknowledged to a client (a 201, a 202), so it reaches the disk first:
+ * LevelDB fsyncs its log before the write returns. Without it a power loss could drop
+ * a tag or link the client was told exists.
+ */
+const DURABLE = { sync: true } as const;
+
 const SEP = '\0';
 const END = '\x01';
 
@@ -49,10 +56,13 @@ export class LevelMetadataStore implements MetadataStore {
   }
 
   async linkBlob(repo: RepositoryName, blob: BlobInfo): Promise<void> {
-    await this.db.batch([
-      { type: 'put', key: blobKey(repo, blob.digest), value: String(blob.size) },
-      { type: 'put', key: repoKey(repo), value: '' },
-    ]);
+    await this.db.batch(
+      [
+        { type: 'put', key: blobKey(repo, blob.digest), value: String(blob.size) },
+        { type: 'put', key: repoKey(repo), value: '' },
+      ],
+      DURABLE,
+    );
   }
 
   async getLinkedBlob(repo: RepositoryName, digest: Digest): Promise<BlobInfo | undefined> {
@@ -63,7 +73,7 @@ export class LevelMetadataStore implements MetadataStore {
   async unlinkBlob(repo: RepositoryName, digest: Digest): Promise<boolean> {
     const key = blobKey(repo, digest);
     if ((await this.db.get(key)) === undefined) return false;
-    await this.db.del(key);
+    await this.db.del(key, DURABLE);
     return true;
   }
 
@@ -77,7 +87,7 @@ export class LevelMetadataStore implements MetadataStore {
     if (desc.subject !== undefined) {
       ops.push({ type: 'put', key: referrerPrefix(repo, desc.subject) + desc.digest, value: JSON.stringify(toReferrer(desc)) });
     }
-    await this.db.batch(ops);
+    await this.db.batch(ops, DURABLE);
   }
 
   async getManifest(repo: RepositoryName, digest: Digest): Promise<ManifestDescriptor | undefined> {
@@ -100,14 +110,14 @@ export class LevelMetadataStore implements MetadataStore {
       if ((JSON.parse(value) as ManifestDescriptor).digest === digest) ops.push({ type: 'del', key });
     }
     if (desc.subject !== undefined) ops.push({ type: 'del', key: referrerPrefix(repo, desc.subject) + digest });
-    await this.db.batch(ops);
+    await this.db.batch(ops, DURABLE);
     return true;
   }
 
   async deleteTag(repo: RepositoryName, tag: Tag): Promise<boolean> {
     const key = tagPrefix(repo) + tag;
     if ((await this.db.get(key)) === undefined) return false;
-    await this.db.del(key);
+    await this.db.del(key, DURABLE);
     return true;
   }
 
@@ -138,7 +148,7 @@ export class LevelMetadataStore implements MetadataStore {
   }
 
   async putUploadSession(session: UploadSession): Promise<void> {
-    await this.db.put(uploadKey(session.id), JSON.stringify(session));
+    await this.db.put(uploadKey(session.id), JSON.stringify(session), DURABLE);
   }
 
   async getUploadSession(id: string): Promise<UploadSession | undefined> {
@@ -147,7 +157,7 @@ export class LevelMetadataStore implements MetadataStore {
   }
 
   async deleteUploadSession(id: string): Promise<void> {
-    await this.db.del(uploadKey(id));
+    await this.db.del(uploadKey(id), DURABLE);
   }
 
   async listUploadSessions(): Promise<UploadSession[]> {

@@ -10,6 +10,7 @@ export function registerServerCommands(program: Command): void {
     .option('--root <dir>', 'data directory (overrides storage.root and WHARF_STORAGE_ROOT)')
     .action(async (opts: { config?: string; addr?: string; root?: string }) => {
       const { loadConfig, ConfigError } = await import('../config/config.js');
+      const { StorageError } = await import('../storage/errors.js');
       const { startRegistry } = await import('./index.js');
       let registry;
       try {
@@ -18,7 +19,7 @@ export function registerServerCommands(program: Command): void {
         if (opts.root) env.WHARF_STORAGE_ROOT = opts.root;
         registry = await startRegistry(loadConfig(opts.config, env));
       } catch (err) {
-        if (err instanceof ConfigError) {
+        if (err instanceof ConfigError || err instanceof StorageError) {
           process.stderr.write(`wharf serve: ${err.message}\n`);
           process.exit(2);
         }

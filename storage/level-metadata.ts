@@ -17,6 +17,7 @@
  * exactly one repository's keys. Writes that belong together go in one batch.
  */
 import { Level } from 'level';
+import { StorageError } from './errors.js';
 import type { Digest, RepositoryName, Tag } from './names.js';
 import type {
   BlobInfo,
@@ -51,7 +52,15 @@ export class LevelMetadataStore implements MetadataStore {
 
   static async open(dir: string): Promise<LevelMetadataStore> {
     const db = new Level<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
-    await db.open();
+    try {
+      await db.open();
+    } catch (err) {
+      const cause = String((err as { cause?: unknown }).cause ?? '');
+      if (/lock/i.test(cause)) {
+        throw new StorageError(`the metadata store ${dir} is in use by another process: run one wharf serve per storage.root`);
+      }
+      throw new StorageError(`cannot open the metadata store ${dir}: ${cause || (err as Error).message}`);
+    }
     return new LevelMetadataStore(db);
   }
 

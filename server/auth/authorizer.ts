@@ -19,13 +19,18 @@ export interface Principal {
   may(action: Action, repository: string): boolean;
   /** Is `repository` listed to this caller in _catalog? (those it may pull) */
   sees(repository: string): boolean;
+  /**
+   * May this caller read any blob of the registry? Only then is a mount without `from`
+   * done: it links a blob found by digest alone, whichever repository holds it.
+   */
+  readsEverything?: boolean;
 }
 
 export interface Authorizer {
   authorize(req: Request, need: Requirement): Promise<Principal>;
 }
 
-const EVERYTHING: Principal = { may: () => true, sees: () => true };
+const EVERYTHING: Principal = { may: () => true, sees: () => true, readsEverything: true };
 
 export const openAccess: Authorizer = {
   authorize: async () => EVERYTHING,

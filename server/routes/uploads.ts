@@ -58,8 +58,11 @@ export function uploadRoutes({ registry, baseUrl }: RouteDeps): { collection: Ha
       if (mount !== undefined) {
         const d = digest(mount);
         const source = from !== undefined ? repositoryName(from) : undefined;
-        // Mounting reads the source: only from a repository the caller may pull.
-        const mayRead = source === undefined ? principalOf(res).may('pull', repo) : principalOf(res).may('pull', source);
+        // Mounting reads the source: only from a repository the caller may pull. Without
+        // `from`, the blob could sit in any repository, so only a caller who may read
+        // everything mounts it; others upload it (the spec's fallback, a 202 session).
+        const principal = principalOf(res);
+        const mayRead = source === undefined ? principal.readsEverything === true : principal.may('pull', source);
         const info = mayRead ? await registry.mountBlob(repo, d, source) : undefined;
         if (info) return created(res, repo, info.digest);
         // spec: a mount that cannot be done falls back to an ordinary upload session.

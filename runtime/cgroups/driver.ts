@@ -4,7 +4,7 @@
  * at start by detect.ts. Every container gets `wharf/<id>` under each hierarchy
  * it uses; nothing else in Wharf builds a cgroup path.
  */
-import { readFile, rmdir } from 'node:fs/promises';
+import { access, readFile, rmdir } from 'node:fs/promises';
 
 /** Resource limits, in Docker's terms. Unset fields mean "no limit". */
 export interface CgroupLimits {
@@ -120,6 +120,15 @@ export function parsePids(text: string): number[] {
     .split('\n')
     .filter((s) => s.trim() !== '')
     .map(Number);
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function readOr(file: string, fallback: string): Promise<string> {

@@ -3,7 +3,7 @@
  * (e.g. /sys/fs/cgroup/memory, or a co-mounted /sys/fs/cgroup/cpu,cpuacct).
  * A container's cgroup is <hierarchy>/wharf/<id> in each hierarchy below.
  */
-import { access, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type Cgroup,
@@ -13,6 +13,7 @@ import {
   CgroupError,
   checkId,
   checkLimits,
+  exists,
   killAndRemove,
   memorySwapTotal,
   parsePids,
@@ -38,15 +39,6 @@ export async function v1Mounts(mountinfo = '/proc/self/mountinfo'): Promise<Map<
     for (const opt of superOpts.split(',')) if (!mounts.has(opt)) mounts.set(opt, mountPoint.replace(/\\040/g, ' '));
   }
   return mounts;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 class V1Cgroup implements Cgroup {

@@ -3,7 +3,7 @@
  * cgroup is <root>/wharf/<id>; the controllers it needs are enabled in the
  * subtree_control of the root and of wharf/.
  */
-import { access, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type Cgroup,
@@ -13,6 +13,7 @@ import {
   CgroupError,
   checkId,
   checkLimits,
+  exists,
   killAndRemove,
   memorySwapTotal,
   parsePids,
@@ -21,15 +22,6 @@ import {
 
 const PARENT = 'wharf';
 const WANTED = ['cpu', 'cpuset', 'memory', 'pids'];
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Docker/runc's mapping of cpu shares (2..262144) to cpu.weight (1..10000). */
 export function sharesToWeight(shares: number): number {

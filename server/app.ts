@@ -21,6 +21,15 @@ export interface AppOptions {
   auth?: AuthSetup;
 }
 
+/** RFC 9112: an HTTP/1.1 request without Host is a 400 (checked here so it gets the error JSON). */
+function requireHostHeader(req: express.Request, _res: express.Response, next: express.NextFunction): void {
+  if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+    next(new RegistryError('UNSUPPORTED', 'an HTTP/1.1 request needs a Host header', undefined, 400, { Connection: 'close' }));
+  } else {
+    next();
+  }
+}
+
 export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -28,6 +37,7 @@ export function createApp(options: AppOptions): express.Express {
   app.set('query parser', 'simple');
 
   if (options.logRequests) app.use(requestLogger(options.logger));
+  app.use(requireHostHeader);
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   if (options.auth?.tokenRouter) app.use('/auth', options.auth.tokenRouter);
   app.use(

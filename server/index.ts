@@ -8,6 +8,7 @@ import { Registry } from '../storage/registry.js';
 import { createApp } from './app.js';
 import { setupAuth } from './auth/setup.js';
 import { createLogger, type Logger } from './logging.js';
+import { answerMalformedRequest } from './malformed-requests.js';
 
 export interface RunningRegistry {
   /** e.g. http://127.0.0.1:41234 */
@@ -34,14 +35,17 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
   // (30 s by default): without a shorter one, a slowloris outlives a 1 s headers timeout.
   const guardMs = Math.min(config.http.headersTimeout || Infinity, config.http.requestTimeout || Infinity);
   const connectionsCheckingInterval = Math.max(100, Math.min(5_000, Math.floor(guardMs / 2)));
+  // A missing Host header is refused by the app (server/app.ts), in the error JSON.
+  const serverOptions = { connectionsCheckingInterval, requireHostHeader: false };
   const server: Server = tls
-    ? createHttpsServer({ ...readTls(config.http.tls.certificate, config.http.tls.key), connectionsCheckingInterval }, app)
-    : createHttpServer({ connectionsCheckingInterval }, app);
+    ? createHttpsServer({ ...readTls(config.http.tls.certificate, config.http.tls.key), ...serverOptions }, app)
+    : createHttpServer(serverOptions, app);
   // Slowloris guards: a client must send its headers (and, if set, its whole request) in time.
   server.headersTimeout = config.http.headersTimeout;
   server.requestTimeout = config.http.requestTimeout;
   server.timeout = config.http.idleTimeout;
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', answerMalformedRequest);
 
   const { host, port } = parseListenAddress(config.http.addr);
   try {

@@ -540,10 +540,10 @@ export function methodCases(): HostileCase[] {
   return cases;
 }
 
-/** Requests Node's HTTP parser refuses before any handler runs: a bare status, the connection closed. */
+/** Requests Node's HTTP parser refuses before any handler runs: the error JSON (UNSUPPORTED with the parser's status), the connection closed. */
 export function wireCases(): HostileCase[] {
   const req = (lines: string[], body = '') => lines.join('\r\n') + '\r\n\r\n' + body;
-  const raw = (name: string, bytes: string | Buffer, status: number) => ({ name, request: () => ({ method: 'RAW', path: '', raw: bytes }), expect: { status, code: null } });
+  const raw = (name: string, bytes: string | Buffer, status: number) => ({ name, request: () => ({ method: 'RAW', path: '', raw: bytes }), expect: { status, code: 'UNSUPPORTED', closes: true } });
   return [
     raw('request line with a raw space in the path is 400', req(['GET /v2/a b/tags/list HTTP/1.1', 'Host: x', 'Connection: close']), 400),
     raw('request line with raw UTF-8 in the path is 400', Buffer.concat([Buffer.from('GET /v2/hostile/b'), Buffer.from('äse', 'utf8'), Buffer.from('/tags/list HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')]), 400),

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, lstat, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { buildLayer, type LayerEntry } from '../spec-tests/support/images.js';
 import { NodeLayout } from './image/layout.js';
@@ -192,6 +193,32 @@ test('garbage is refused as a format error', async (t) => {
   const dest = join(await tempRoot(t), 'layer');
   await assert.rejects(unpackLayer(Readable.from([Buffer.from([0x1f, 0x8b, 1, 2, 3, 4, 5])]), dest), LayerFormatError);
   assert.equal(await existsAt(dest), false);
+});
+
+test('a zstd-compressed layer (OCI tar+zstd) unpacks to the same tree and diffID as its tar', async (t) => {
+  const root = await tempRoot(t);
+  const layer = await buildLayer(
+    [
+      { type: 'dir', path: 'etc' },
+      { type: 'file', path: 'etc/motd', content: 'zstd works\n'.repeat(5000) },
+      { type: 'symlink', path: 'motd', target: 'etc/motd' },
+    ],
+    { gzip: false },
+  );
+  // The zstd CLI (Debian package zstd) compresses, as image builders do; in 1 KiB pieces to cross frames' block edges.
+  const zstd = execFileSync('zstd', ['-q', '-c', '-19'], { input: layer.tar });
+  assert.equal(zstd.readUInt32LE(0), 0xfd2fb528, 'zstd magic');
+  const pieces = Array.from({ length: Math.ceil(zstd.length / 1024) }, (_, i) => zstd.subarray(i * 1024, (i + 1) * 1024));
+  const dest = join(root, 'layer');
+  const result = await unpackLayer(Readable.from(pieces), dest);
+  assert.equal(result.diffId, layer.diffId);
+  assert.equal(await readFile(join(dest, 'etc/motd'), 'utf8'), 'zstd works\n'.repeat(5000));
+  assert.equal(await readlink(join(dest, 'motd')), 'etc/motd');
+
+  const corrupt = Buffer.from(zstd);
+  corrupt.fill(0xff, 8, 64);
+  await assert.rejects(unpackLayer(Readable.from([corrupt]), join(root, 'bad')), LayerFormatError);
+  assert.equal(await existsAt(join(root, 'bad')), false);
 });
 
 test('each layer is unpacked once and shared, even when asked concurrently', async (t) => {

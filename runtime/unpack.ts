@@ -1,5 +1,5 @@
 /**
- * Layer unpack: an image layer (tar, gzip'd tar) becomes a directory in overlayfs "lower"
+ * Layer unpack: an image layer (tar, or a gzip'd or zstd'd tar) becomes a directory in overlayfs "lower"
  * form, so that a container's rootfs is an overlay mount of shared layers and nothing
  * is copied at start (DESIGN.md, Speed).
  *
@@ -26,6 +26,7 @@ import { join, posix, resolve } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { Decompress as ZstdDecompress } from 'fzstd';
 import * as tar from 'tar-stream';
 import type { Digest } from '../storage/names.js';
 import type { NodeLayout } from './image/layout.js';
@@ -412,8 +413,34 @@ async function decompressed(source: Readable): Promise<Readable[]> {
     { objectMode: false },
   );
   if (head[0] === 0x1f && head[1] === 0x8b) return [rest, createGunzip()];
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) throw new LayerFormatError('zstd-compressed layers are not supported yet');
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return [rest, zstdDecompressor()];
   return [rest];
+}
+
+/** zstd (OCI `tar+zstd` layers) through fzstd's streaming decompressor, as a Transform. */
+function zstdDecompressor(): Transform {
+  const out = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      try {
+        zstd.push(chunk);
+        done();
+      } catch (err) {
+        done(new LayerFormatError(`layer is not valid zstd: ${(err as Error).message}`));
+      }
+    },
+    flush(done) {
+      try {
+        zstd.push(new Uint8Array(0), true);
+        done();
+      } catch (err) {
+        done(new LayerFormatError(`layer is not valid zstd: ${(err as Error).message}`));
+      }
+    },
+  });
+  const zstd = new ZstdDecompress((data) => {
+    out.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  });
+  return out;
 }
 
 async function extractInto(source: Readable, dest: string, opts: UnpackOptions): Promise<UnpackResult> {
@@ -438,7 +465,7 @@ async function extractInto(source: Readable, dest: string, opts: UnpackOptions):
     // stream itself (zlib, tar headers) mean the layer is not what it claims to be.
     if (err instanceof LayerEscapeError || err instanceof LayerFormatError || (err as NodeJS.ErrnoException).syscall)
       throw err;
-    throw new LayerFormatError(`layer is not a valid (gzip'd) tar archive: ${(err as Error).message}`);
+    throw new LayerFormatError(`layer is not a valid (gzip'd or zstd'd) tar archive: ${(err as Error).message}`);
   }
   await writer.finish(opts.specialOps ?? nativeSpecialFileOps);
   const diffId = `sha256:${hasher.hash.digest('hex')}` as Digest;

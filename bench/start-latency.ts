@@ -5,7 +5,7 @@
  *
  *   wharf (CLI)      `node dist/bin/wharf.js run --rm --root <node> <image> /true`: what a
  *                    user types; includes Node's start and the CLI's module loading
- *   wharf (module)   runContainer() from runtime/run.ts, the code path behind the CLI, in
+ *   wharf (module)   runContainer() from runtime/containers/run.ts, the code path behind the CLI, in
  *                    this process: pull check, overlay mount, cgroup, clone, wait, cleanup
  *   crun / runc      `<runtime> run --bundle <b> <id>` on an OCI bundle made by `runc spec`
  *                    whose root is the same image rootfs (an overlay of the same unpacked
@@ -23,10 +23,10 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { buildImage, buildLayer, compileStatic, pushImage } from '../spec-tests/support/images.js';
 import { startTestWharf } from '../spec-tests/support/wharf.js';
-import { ImageStore } from '../runtime/image/store.js';
-import { prepareSnapshot, removeAllSnapshots } from '../runtime/snapshots.js';
-import { runContainer } from '../runtime/run.js';
-import { parseRunFlags } from '../runtime/run-options.js';
+import { ImageStore } from '../runtime/images/store.js';
+import { prepareSnapshot, removeAllSnapshots } from '../runtime/layers/snapshots.js';
+import { runContainer } from '../runtime/containers/run.js';
+import { parseRunFlags } from '../runtime/containers/run-options.js';
 
 const execFileP = promisify(execFile);
 const argv = process.argv.slice(2);

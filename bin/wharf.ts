@@ -6,7 +6,7 @@
  */
 import { Command } from 'commander';
 import { registerServerCommands } from '../server/cli.js';
-import { registerRuntimeCommands } from '../runtime/cli.js';
+import { registerRuntimeCommands } from '../runtime/cli/index.js';
 
 const program = new Command();
 program

@@ -16,8 +16,8 @@ import { buildImage, buildLayer, compileStatic, pushImage, type BuiltLayer } fro
 import { startTestWharf, type TestWharf } from './support/wharf.js';
 import { PROBE_SOURCE } from './support/probe.js';
 import { createCgroupDriver } from '../runtime/cgroups/detect.js';
-import { NodeLayout } from '../runtime/image/layout.js';
-import { removeAllSnapshots } from '../runtime/snapshots.js';
+import { NodeLayout } from '../runtime/layout.js';
+import { removeAllSnapshots } from '../runtime/layers/snapshots.js';
 
 const WHARF = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'wharf.js');
 

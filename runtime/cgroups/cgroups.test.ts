@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exitStatusCode, spawnContainer } from '../native.js';
+import { exitStatusCode, spawnContainer } from '../native/spawn.js';
 import { alive, compileStatic, makeBusyboxRootfs, runCaptured } from '../native/testing.js';
 import { CGROUP2_SUPER_MAGIC, createCgroupDriver, detectCgroupVersion } from './detect.js';
 import { type Cgroup, type CgroupDriver, CgroupError, checkLimits } from './driver.js';

@@ -1,5 +1,5 @@
 /** The raw shape of build/Release/wharf_native.node (runtime/native/wharf_native.cc).
- * Only runtime/native.ts calls it; everything else uses that typed face. */
+ * Only runtime/native/spawn.ts calls it; everything else uses that typed face. */
 
 export interface RawSpawnSpec {
   /** Absolute path of the static init helper (build/Release/wharf-init). */
@@ -36,7 +36,7 @@ export interface WharfNativeBinding {
   kill(pidfd: number, signal: number): void;
   cloneFlags: { pid: number; mount: number; uts: number; ipc: number; net: number; cgroup: number };
 
-  /* Filesystem syscalls (runtime/native-fs.ts). Synchronous; a failure throws an Error
+  /* Filesystem syscalls (runtime/native/fs.ts). Synchronous; a failure throws an Error
    * with `errno` (positive) and `syscall`. */
   /** mount(2); with `cwd`, relative paths in `data` resolve from there (the process cwd is untouched). */
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null, cwd: string | null): void;

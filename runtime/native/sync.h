@@ -1,7 +1,7 @@
 /*
  * The handshake record shared by wharf_native.cc and init/wharf-init.c (C and
  * C++). A failing setup step sends exactly one of these on the SOCK_SEQPACKET
- * socket; runtime/native.ts turns it into a ContainerStartError.
+ * socket; runtime/native/spawn.ts turns it into a ContainerStartError.
  */
 #ifndef WHARF_SYNC_H
 #define WHARF_SYNC_H

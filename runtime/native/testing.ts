@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ExitStatus, type SpawnOptions, spawnContainer } from '../native.js';
+import { type ExitStatus, type SpawnOptions, spawnContainer } from './spawn.js';
 
 const APPLETS = ['sh', 'echo', 'cat', 'ls', 'hostname', 'ps', 'env', 'grep', 'true', 'false', 'sleep', 'touch', 'wc', 'id', 'kill', 'mkdir'];
 

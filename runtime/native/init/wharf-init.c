@@ -10,7 +10,7 @@
  *   4        memfd holding the spec
  *
  * Spec: a sequence of NUL-terminated "key", "value" string pairs. Repeated keys
- * (arg, env, group, mask, rpath) accumulate in order. See runtime/native.ts.
+ * (arg, env, group, mask, rpath) accumulate in order. See runtime/native/spawn.ts.
  *
  * Handshake (numbered as in crun's comments):
  *   sync 1.  parent -> helper: one byte "G" once the helper sits in its cgroup

@@ -3,8 +3,8 @@
  * the client and cli-progress are imported inside the actions.
  */
 import type { Command } from 'commander';
-import { DEFAULT_NODE_ROOT } from './layout.js';
-import { DEFAULT_REGISTRY } from './reference.js';
+import { DEFAULT_NODE_ROOT } from '../layout.js';
+import { DEFAULT_REGISTRY } from '../images/reference.js';
 
 interface CommonOptions {
   root: string;
@@ -18,7 +18,7 @@ function addCommon(cmd: Command): Command {
 }
 
 async function openStore(opts: CommonOptions) {
-  const { ImageStore } = await import('./store.js');
+  const { ImageStore } = await import('../images/store.js');
   return new ImageStore(opts.root, { defaultRegistry: opts.registry });
 }
 
@@ -51,9 +51,9 @@ export function registerImageCommands(program: Command): void {
       opts: CommonOptions & { platform: string; username?: string; passwordStdin?: boolean; plainHttp?: boolean; quiet?: boolean },
     ) => {
       const store = await openStore(opts);
-      const { progressFor } = await import('./progress.js');
+      const { progressFor } = await import('../images/progress.js');
       const display = opts.quiet ? undefined : await progressFor(process.stdout);
-      const pullOpts: import('./store.js').PullOptions = { platform: parsePlatform(opts.platform) };
+      const pullOpts: import('../images/store.js').PullOptions = { platform: parsePlatform(opts.platform) };
       let downloaded = false;
       pullOpts.onProgress = (p) => {
         if (p.phase === 'downloading') downloaded = true;
@@ -86,7 +86,7 @@ export function registerImageCommands(program: Command): void {
     const store = await openStore(opts);
     const records = await store.list();
     if (opts.json) return void process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
-    const { shortId, formatBytes } = await import('./progress.js');
+    const { shortId, formatBytes } = await import('../images/progress.js');
     if (opts.quiet) return void process.stdout.write([...new Set(records.map((r) => shortId(r.configDigest)))].map((s) => `${s}\n`).join(''));
     const rows = [['REPOSITORY', 'TAG', ...(opts.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE']];
     for (const r of records) {

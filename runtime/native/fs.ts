@@ -17,8 +17,8 @@
 import { constants as fsConstants } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { getSystemErrorName } from 'node:util';
-import { native } from './native.js';
-import type { RawMountFlags } from './native/binding.js';
+import { native } from './spawn.js';
+import type { RawMountFlags } from './binding.js';
 
 /** A failed syscall, as Node reports fs failures (NodeJS.ErrnoException). */
 export class SyscallError extends Error implements NodeJS.ErrnoException {

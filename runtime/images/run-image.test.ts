@@ -13,8 +13,8 @@ import { promisify } from 'node:util';
 import { binaryLayer, buildImage, buildLayer, compileStatic, pushImage } from '../../spec-tests/support/images.js';
 import { startWharfRegistry } from '../../spec-tests/support/registry.js';
 import { ImageStore } from './store.js';
-import { prepareSnapshot, removeSnapshot, removeAllSnapshots, isMounted } from '../snapshots.js';
-import { NodeLayout } from './layout.js';
+import { prepareSnapshot, removeSnapshot, removeAllSnapshots, isMounted } from '../layers/snapshots.js';
+import { NodeLayout } from '../layout.js';
 
 const execFileP = promisify(execFile);
 

@@ -3,9 +3,9 @@
  * (and with it the native addon) is imported inside the action.
  */
 import type { Command } from 'commander';
-import { DEFAULT_NODE_ROOT } from './image/layout.js';
-import { DEFAULT_REGISTRY } from './image/reference.js';
-import type { RawRunFlags } from './run-options.js';
+import { DEFAULT_NODE_ROOT } from '../layout.js';
+import { DEFAULT_REGISTRY } from '../images/reference.js';
+import type { RawRunFlags } from '../containers/run-options.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -60,8 +60,8 @@ export function registerRunCommand(program: Command): void {
       const forward = (sig: NodeJS.Signals) => (target ? target.kill(sig) : pending.push(sig));
       for (const sig of FORWARDED) process.on(sig, forward);
 
-      const { parseRunFlags } = await import('./run-options.js');
-      const { runContainer, RunError } = await import('./run.js');
+      const { parseRunFlags } = await import('../containers/run-options.js');
+      const { runContainer, RunError } = await import('../containers/run.js');
       const { availableParallelism } = await import('node:os');
       try {
         const flags = await parseRunFlags(opts, process.env, availableParallelism());

@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
-import { buildLayer, type LayerEntry } from '../spec-tests/support/images.js';
-import { NodeLayout } from './image/layout.js';
+import { buildLayer, type LayerEntry } from '../../spec-tests/support/images.js';
+import { NodeLayout } from '../layout.js';
 import { ensureLayerUnpacked, unpackLayer, LayerEscapeError, DiffIdMismatchError, LayerFormatError } from './unpack.js';
 import { prepareSnapshot, removeSnapshot, removeAllSnapshots, isMounted } from './snapshots.js';
-import { lgetxattr } from './native-fs.js';
-import type { Digest } from '../storage/names.js';
+import { lgetxattr } from '../native/fs.js';
+import type { Digest } from '../../storage/names.js';
 
 async function tempRoot(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-unpack-'));

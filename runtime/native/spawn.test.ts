@@ -12,8 +12,8 @@ import {
   execInContainer,
   exitStatusCode,
   spawnContainer,
-} from './native.js';
-import { alive, makeBusyboxRootfs, runCaptured } from './native/testing.js';
+} from './spawn.js';
+import { alive, makeBusyboxRootfs, runCaptured } from './testing.js';
 
 describe('native spawn', () => {
   let rootfs: string;

@@ -1,6 +1,6 @@
 /**
  * The node's local image store: verified blobs in a content store, one record per image
- * reference, and layers unpacked once (runtime/unpack.ts). Paths come from NodeLayout.
+ * reference, and layers unpacked once (runtime/layers/unpack.ts). Paths come from NodeLayout.
  *
  * pull: manifest (an index picks the platform) -> config -> layers, up to 3 at a time,
  * each streamed from the registry through a digest check into a temp file, fsynced and
@@ -15,10 +15,10 @@ import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import type { Digest } from '../../storage/names.js';
 import { parseDigest } from '../../storage/names.js';
-import { ensureLayerUnpacked, type SpecialFileOps } from '../unpack.js';
-import { layersInUse } from '../snapshots.js';
+import { ensureLayerUnpacked, type SpecialFileOps } from '../layers/unpack.js';
+import { layersInUse } from '../layers/snapshots.js';
 import { RegistryClient, type Credentials } from './client.js';
-import { NodeLayout } from './layout.js';
+import { NodeLayout } from '../layout.js';
 import {
   DEFAULT_PLATFORM,
   ImageFormatError,

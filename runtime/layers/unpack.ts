@@ -10,8 +10,8 @@
  * Node can neither mknod(2) nor setxattr(2), so those few operations (and device nodes,
  * FIFOs and file xattrs from the tar) are collected while the layer streams and applied
  * at the end in one batch by a `SpecialFileOps`: by default the native addon's mknod and
- * lsetxattr (runtime/native-fs.ts), no process spawned. Xattr values keep their raw
- * bytes (runtime/pax-xattrs.ts): tar-stream alone would decode them as UTF-8.
+ * lsetxattr (runtime/native/fs.ts), no process spawned. Xattr values keep their raw
+ * bytes (runtime/layers/pax-xattrs.ts): tar-stream alone would decode them as UTF-8.
  *
  * Safety: every entry name is normalised and refused when absolute or when it contains
  * `..`; every parent directory of an entry must be a real directory created inside the
@@ -28,9 +28,9 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import * as tar from 'tar-stream';
-import type { Digest } from '../storage/names.js';
-import type { NodeLayout } from './image/layout.js';
-import { lsetxattr, mknod } from './native-fs.js';
+import type { Digest } from '../../storage/names.js';
+import type { NodeLayout } from '../layout.js';
+import { lsetxattr, mknod } from '../native/fs.js';
 import { PaxXattrTap } from './pax-xattrs.js';
 
 export class LayerEscapeError extends Error {

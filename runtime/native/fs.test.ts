@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { closeSync, constants as fsc, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SyscallError, lgetxattr, lsetxattr, mknod, mount, umount } from './native-fs.js';
-import { isMounted } from './snapshots.js';
+import { SyscallError, lgetxattr, lsetxattr, mknod, mount, umount } from './fs.js';
+import { isMounted } from '../layers/snapshots.js';
 
 function rejectsSyscall(fn: () => unknown, code: string, syscall: string, path?: string): void {
   assert.throws(fn, (e: unknown) => {

@@ -21,8 +21,8 @@ import { startReferenceRegistry, startWharfRegistry, type TestRegistry } from '.
 import { ImageStore, ImageNotFoundError, type PullProgress } from './store.js';
 import { DigestMismatchError, SizeMismatchError, UnauthorizedError } from './client.js';
 import { PlatformNotFoundError } from './manifest.js';
-import { prepareSnapshot, removeSnapshot, removeAllSnapshots } from '../snapshots.js';
-import { NodeLayout } from './layout.js';
+import { prepareSnapshot, removeSnapshot, removeAllSnapshots } from '../layers/snapshots.js';
+import { NodeLayout } from '../layout.js';
 import type { Digest } from '../../storage/names.js';
 
 const registries: Array<[string, () => Promise<TestRegistry>]> = [

@@ -16,15 +16,15 @@
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
-import { createCgroupDriver } from './cgroups/detect.js';
-import type { Cgroup } from './cgroups/driver.js';
-import { ContainerStore, processStartTime, type ContainerRecord } from './containers.js';
-import { NodeLayout } from './image/layout.js';
-import { formatReference, parseReference } from './image/reference.js';
-import type { ImageRecord, PullOptions } from './image/store.js';
-import { ContainerStartError, exitStatusCode, spawnContainer, type ContainerProcess, type SpawnOptions } from './native.js';
+import { createCgroupDriver } from '../cgroups/detect.js';
+import type { Cgroup } from '../cgroups/driver.js';
+import { ContainerStore, processStartTime, type ContainerRecord } from './records.js';
+import { NodeLayout } from '../layout.js';
+import { formatReference, parseReference } from '../images/reference.js';
+import type { ImageRecord, PullOptions } from '../images/store.js';
+import { ContainerStartError, exitStatusCode, spawnContainer, type ContainerProcess, type SpawnOptions } from '../native/spawn.js';
 import { commandLine, mergeEnv, resolveUser, workingDir, type RunFlags } from './run-options.js';
-import { prepareSnapshot, removeSnapshot, unmountSnapshot } from './snapshots.js';
+import { prepareSnapshot, removeSnapshot, unmountSnapshot } from '../layers/snapshots.js';
 
 export class RunError extends Error {
   override name = 'RunError';
@@ -91,7 +91,7 @@ async function findOrPull(layout: NodeLayout, image: string, req: RunRequest, lo
       /* not on this node: pulled below */
     }
   }
-  const { ImageStore } = await import('./image/store.js');
+  const { ImageStore } = await import('../images/store.js');
   const store = new ImageStore(layout, refOpts);
   let rec: ImageRecord | undefined;
   try {

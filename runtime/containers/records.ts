@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import type { NodeLayout } from './image/layout.js';
+import type { NodeLayout } from '../layout.js';
 
 export type ContainerState = 'created' | 'running' | 'exited';
 

@@ -14,14 +14,14 @@
  *
  * Every argument is validated here; the native side trusts what it gets.
  * The addon's filesystem syscalls (mount, mknod, xattrs) have their own typed face,
- * runtime/native-fs.ts.
+ * runtime/native/fs.ts.
  */
 import { constants as osConstants } from 'node:os';
 import { createRequire } from 'node:module';
 import { closeSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RawExit, RawStepError, WharfNativeBinding } from './native/binding.js';
+import type { RawExit, RawStepError, WharfNativeBinding } from './binding.js';
 
 /** Docker's default capability set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID
  * SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP. */
@@ -144,7 +144,7 @@ function signalName(signal: number): NodeJS.Signals {
 
 /* ---------- locating and loading the addon ---------- */
 
-/** build/Release of the package root: walked up from this file (dist/runtime/native.js or dist-<x>/runtime/native.js). */
+/** build/Release of the package root: walked up from this file (dist/runtime/native/spawn.js or dist-<x>/runtime/native/spawn.js). */
 export function nativeBuildDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
@@ -165,7 +165,7 @@ export function nativeBuildDir(): string {
 }
 
 let binding: WharfNativeBinding | undefined;
-/** The raw binding, loaded once. Only the typed faces (this file, runtime/native-fs.ts) call it. */
+/** The raw binding, loaded once. Only the typed faces (this file, runtime/native/fs.ts) call it. */
 export function native(): WharfNativeBinding {
   if (!binding) {
     const file = join(nativeBuildDir(), 'wharf_native.node');

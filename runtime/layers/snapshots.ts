@@ -3,7 +3,7 @@
  * read-only) below, the container's own upper dir on top. Preparing a rootfs mounts and
  * copies nothing else.
  *
- * mount(2) and umount2(2) come from the native addon (runtime/native-fs.ts): a start
+ * mount(2) and umount2(2) come from the native addon (runtime/native/fs.ts): a start
  * spawns no process. The kernel caps mount data at one page (4096 bytes), so lowerdir
  * lists relative paths (`<64 hex>`, 65 bytes per layer) resolved from the layers dir
  * (the mount's `cwd`, private to the thread that mounts): about 60 layers fit; more are
@@ -11,10 +11,10 @@
  */
 import { mkdir, readFile, readdir, rm, writeFile, access } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Digest } from '../storage/names.js';
-import { parseDigest } from '../storage/names.js';
-import type { NodeLayout } from './image/layout.js';
-import { mount, umount } from './native-fs.js';
+import type { Digest } from '../../storage/names.js';
+import { parseDigest } from '../../storage/names.js';
+import type { NodeLayout } from '../layout.js';
+import { mount, umount } from '../native/fs.js';
 
 /** One page, less room for the kernel's own additions. */
 const MAX_MOUNT_OPTIONS = 4000;

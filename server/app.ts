@@ -6,10 +6,10 @@ import express from 'express';
 import type { Registry } from '../storage/registry.js';
 import { openAccess } from './auth/authorizer.js';
 import type { AuthSetup } from './auth/setup.js';
-import { errorHandler } from './error-handler.js';
-import { RegistryError } from './errors.js';
-import { requestLogger, type Logger } from './logging.js';
-import { v2Router } from './v2-router.js';
+import { errorHandler } from './http/error-handler.js';
+import { RegistryError } from './http/errors.js';
+import { requestLogger, type Logger } from './http/logging.js';
+import { v2Router } from './v2/router.js';
 
 export interface AppOptions {
   registry: Registry;

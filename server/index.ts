@@ -7,8 +7,8 @@ import { parseListenAddress, type WharfConfig } from '../config/config.js';
 import { Registry } from '../storage/registry.js';
 import { createApp } from './app.js';
 import { setupAuth } from './auth/setup.js';
-import { createLogger, type Logger } from './logging.js';
-import { answerMalformedRequest } from './malformed-requests.js';
+import { createLogger, type Logger } from './http/logging.js';
+import { answerMalformedRequest } from './http/malformed-requests.js';
 
 export interface RunningRegistry {
   /** e.g. http://127.0.0.1:41234 */

@@ -1,6 +1,6 @@
 /**
  * Domain errors of the storage layer. They say what went wrong in storage terms;
- * server/errors.ts maps each to the spec's error code. No HTTP knowledge here.
+ * server/http/errors.ts maps each to the spec's error code. No HTTP knowledge here.
  */
 export class StorageError extends Error {
   override name = 'StorageError';

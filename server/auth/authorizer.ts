@@ -6,7 +6,7 @@
  * challenge (`WWW-Authenticate`) the client needs to try again.
  */
 import type { Request } from 'express';
-import { RegistryError } from '../errors.js';
+import { RegistryError } from '../http/errors.js';
 import type { AccessPolicy, Action } from './access-policy.js';
 import { parseBasic, type HtpasswdUsers } from './basic-credentials.js';
 import { scopeOf, type Requirement } from './requirement.js';

@@ -4,8 +4,8 @@
  * (docker asks for both); deletes need delete; the catalog needs registry:catalog:*;
  * GET /v2/ needs only a valid identity (it is how clients discover auth).
  */
-import type { V2Route } from '../api-urls.js';
-import { repositoryName } from '../request-parsing.js';
+import type { V2Route } from '../v2/urls.js';
+import { repositoryName } from '../http/request-parsing.js';
 import type { Action } from './access-policy.js';
 
 export type Requirement =

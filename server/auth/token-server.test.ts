@@ -13,7 +13,7 @@ import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { loadConfig, type AccessRule } from '../../config/config.js';
 import { startRegistry, type RunningRegistry } from '../index.js';
 import type { Registry } from '../../storage/registry.js';
-import { manifestReference, repositoryName } from '../request-parsing.js';
+import { manifestReference, repositoryName } from '../http/request-parsing.js';
 import { parseScope } from './token-server.js';
 
 /** A repository with one tag: an empty OCI index needs no blobs. */

@@ -7,7 +7,7 @@
  */
 import express, { type Request, type Response, type Router } from 'express';
 import type { SigningKey } from '../../storage/signing-key.js';
-import { RegistryError } from '../errors.js';
+import { RegistryError } from '../http/errors.js';
 import type { AccessPolicy } from './access-policy.js';
 import { parseBasic, type HtpasswdUsers } from './basic-credentials.js';
 import { InvalidTokenError, type AccessEntry, type TokenSigner } from './tokens.js';

@@ -1,6 +1,6 @@
 /**
  * The hostile requests, as tables: name -> request -> the exact status and error code
- * the spec (and server/errors.ts) ask for. Requests are built from a fixture that the
+ * the spec (and server/http/errors.ts) ask for. Requests are built from a fixture that the
  * suite pushes first (see OPEN_FIXTURE); a request that needs a live upload asks the
  * fixture for one.
  */

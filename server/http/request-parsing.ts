@@ -10,9 +10,9 @@ import {
   parseTag,
   type Digest,
   type RepositoryName,
-} from '../storage/names.js';
-import type { ManifestReference } from '../storage/registry.js';
-import type { ByteRange, Page } from '../storage/types.js';
+} from '../../storage/names.js';
+import type { ManifestReference } from '../../storage/registry.js';
+import type { ByteRange, Page } from '../../storage/types.js';
 import { RegistryError } from './errors.js';
 
 export function repositoryName(raw: string): RepositoryName {

@@ -1,7 +1,7 @@
 /** GET/HEAD/DELETE /v2/<name>/blobs/<digest> */
 import { pipeline } from 'node:stream/promises';
-import { RegistryError } from '../errors.js';
-import { blobRange, digest, repositoryName } from '../request-parsing.js';
+import { RegistryError } from '../http/errors.js';
+import { blobRange, digest, repositoryName } from '../http/request-parsing.js';
 import type { Handlers, RouteDeps } from './types.js';
 
 export function blobRoutes({ registry, deleteEnabled }: RouteDeps): Handlers<'blob'> {

@@ -1,7 +1,7 @@
 /** What every route module receives, and the shape of its handlers. */
 import type { Request, Response } from 'express';
 import type { Registry } from '../../storage/registry.js';
-import type { V2Route } from '../api-urls.js';
+import type { V2Route } from './urls.js';
 import type { Authorizer, Principal } from '../auth/authorizer.js';
 
 export interface RouteDeps {

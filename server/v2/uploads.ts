@@ -6,9 +6,9 @@
 import type { Request, Response } from 'express';
 import type { Chunk } from '../../storage/registry.js';
 import type { Upload } from '../../storage/types.js';
-import { urls } from '../api-urls.js';
-import { RegistryError } from '../errors.js';
-import { contentLength, digest, queryString, repositoryName, uploadContentRange } from '../request-parsing.js';
+import { urls } from './urls.js';
+import { RegistryError } from '../http/errors.js';
+import { contentLength, digest, queryString, repositoryName, uploadContentRange } from '../http/request-parsing.js';
 import { principalOf, type Handlers, type RouteDeps } from './types.js';
 
 function hasBody(req: Request): boolean {

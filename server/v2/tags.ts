@@ -1,6 +1,6 @@
 /** GET /v2/<name>/tags/list?n=&last= — a range scan with a limit, and a Link to the next page. */
-import { urls } from '../api-urls.js';
-import { page, repositoryName } from '../request-parsing.js';
+import { urls } from './urls.js';
+import { page, repositoryName } from '../http/request-parsing.js';
 import { nextLink } from './pagination.js';
 import type { Handlers, RouteDeps } from './types.js';
 

@@ -2,9 +2,9 @@
 import type { Request } from 'express';
 import { MAX_MANIFEST_BYTES } from '../../storage/registry.js';
 import { ManifestTooLargeError } from '../../storage/errors.js';
-import { urls } from '../api-urls.js';
-import { RegistryError } from '../errors.js';
-import { manifestReference, readSmallBody, repositoryName } from '../request-parsing.js';
+import { urls } from './urls.js';
+import { RegistryError } from '../http/errors.js';
+import { manifestReference, readSmallBody, repositoryName } from '../http/request-parsing.js';
 import type { Handlers, RouteDeps } from './types.js';
 
 /**

@@ -1,6 +1,6 @@
 /** GET /v2/_catalog?n=&last= — a range scan over repositories; its cost does not grow with their number. */
-import { urls } from '../api-urls.js';
-import { page } from '../request-parsing.js';
+import { urls } from './urls.js';
+import { page } from '../http/request-parsing.js';
 import { nextLink } from './pagination.js';
 import { principalOf, type Handlers, type RouteDeps } from './types.js';
 

@@ -4,7 +4,7 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import { pino, type Logger } from 'pino';
-import type { LogConfig } from '../config/config.js';
+import type { LogConfig } from '../../config/config.js';
 
 export type { Logger };
 

@@ -1,20 +1,20 @@
 /**
- * The /v2 API: one handler that matches the URL's tail (server/api-urls.ts) and
+ * The /v2 API: one handler that matches the URL's tail (server/v2/urls.ts) and
  * dispatches on the resource and method. No body parser is mounted: bodies are
  * streamed by the handlers that want them.
  */
 import type { NextFunction, Request, Response } from 'express';
-import { matchV2Path, type V2Route } from './api-urls.js';
-import { EVERYTHING, openAccess } from './auth/authorizer.js';
-import { requirementOf } from './auth/requirement.js';
-import { RegistryError } from './errors.js';
-import { blobRoutes } from './routes/blobs.js';
-import { catalogRoutes } from './routes/catalog.js';
-import { manifestRoutes } from './routes/manifests.js';
-import { referrerRoutes } from './routes/referrers.js';
-import { tagRoutes } from './routes/tags.js';
-import type { Handlers, RouteDeps } from './routes/types.js';
-import { uploadRoutes } from './routes/uploads.js';
+import { matchV2Path, type V2Route } from './urls.js';
+import { EVERYTHING, openAccess } from '../auth/authorizer.js';
+import { requirementOf } from '../auth/requirement.js';
+import { RegistryError } from '../http/errors.js';
+import { blobRoutes } from './blobs.js';
+import { catalogRoutes } from './catalog.js';
+import { manifestRoutes } from './manifests.js';
+import { referrerRoutes } from './referrers.js';
+import { tagRoutes } from './tags.js';
+import type { Handlers, RouteDeps } from './types.js';
+import { uploadRoutes } from './uploads.js';
 
 type AnyHandlers = Handlers<V2Route['route']>;
 

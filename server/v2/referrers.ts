@@ -1,6 +1,6 @@
 /** GET /v2/<name>/referrers/<digest>[?artifactType=] — an OCI image index of the manifests whose subject is <digest>. */
 import { MediaTypes } from '../../storage/manifest.js';
-import { digest, queryString, repositoryName } from '../request-parsing.js';
+import { digest, queryString, repositoryName } from '../http/request-parsing.js';
 import type { Handlers, RouteDeps } from './types.js';
 
 export function referrerRoutes({ registry }: RouteDeps): Handlers<'referrers'> {

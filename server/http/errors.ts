@@ -16,7 +16,7 @@ import {
   UploadBusyError,
   UploadOffsetError,
   UploadUnknownError,
-} from '../storage/errors.js';
+} from '../../storage/errors.js';
 
 export const ERROR_CATALOG = {
   BLOB_UNKNOWN: { status: 404, message: 'blob unknown to registry' },

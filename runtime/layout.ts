@@ -18,8 +18,8 @@
  */
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Digest } from '../storage/names.js';
-import { digestAlgorithm, digestHex } from '../storage/names.js';
+import type { Digest } from '../oci/names.js';
+import { digestAlgorithm, digestHex } from '../oci/names.js';
 
 export const DEFAULT_NODE_ROOT = '/var/lib/wharf-node';
 

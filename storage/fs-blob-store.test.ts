@@ -15,7 +15,7 @@ import {
   UploadUnknownError,
 } from './errors.js';
 import { FsBlobStore, isUploadId } from './fs-blob-store.js';
-import type { Digest } from './names.js';
+import type { Digest } from '../oci/names.js';
 
 function digestOf(bytes: Buffer, algorithm: 'sha256' | 'sha512' = 'sha256'): Digest {
   return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}` as Digest;

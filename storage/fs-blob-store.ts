@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { BlobUnknownError, DigestMismatchError } from './errors.js';
 import { FsUpload, hashFile, isNotFound, type UploadOwner } from './fs-upload.js';
 import { Layout } from './layout.js';
-import { digestAlgorithm, parseDigest, type Digest } from './names.js';
+import { digestAlgorithm, parseDigest, type Digest } from '../oci/names.js';
 import type { BlobInfo, BlobStore, ByteRange, Upload } from './types.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

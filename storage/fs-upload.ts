@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, SizeMismatchError, UploadBusyError, UploadOffsetError, UploadUnknownError } from './errors.js';
-import { digestAlgorithm, type Digest, type DigestAlgorithm } from './names.js';
+import { digestAlgorithm, type Digest, type DigestAlgorithm } from '../oci/names.js';
 import type { BlobInfo, Upload } from './types.js';
 
 /** Appends are gathered into writes of about this size. */

@@ -14,7 +14,7 @@
  * a partial blob, and both directories are on the same filesystem.
  */
 import { join } from 'node:path';
-import { digestAlgorithm, digestHex, type Digest } from './names.js';
+import { digestAlgorithm, digestHex, type Digest } from '../oci/names.js';
 
 export class Layout {
   constructor(readonly root: string) {}

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { LevelMetadataStore } from './level-metadata.js';
-import type { Digest, RepositoryName, Tag } from './names.js';
+import type { Digest, RepositoryName, Tag } from '../oci/names.js';
 import type { ManifestDescriptor } from './types.js';
 
 const repo = (s: string) => s as RepositoryName;

@@ -18,7 +18,7 @@
  */
 import { Level } from 'level';
 import { StorageError } from './errors.js';
-import type { Digest, RepositoryName, Tag } from './names.js';
+import type { Digest, RepositoryName, Tag } from '../oci/names.js';
 import type {
   BlobInfo,
   ManifestDescriptor,

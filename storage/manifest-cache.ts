@@ -3,7 +3,7 @@
  * addressed and immutable, so an entry is never stale; only its size is bounded.
  * Least recently used entries go first (a Map keeps insertion order).
  */
-import type { Digest } from './names.js';
+import type { Digest } from '../oci/names.js';
 
 export class ManifestCache {
   private readonly entries = new Map<Digest, Buffer>();

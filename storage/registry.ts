@@ -23,8 +23,8 @@ import {
 import { FsBlobStore, isUploadId } from './fs-blob-store.js';
 import { LevelMetadataStore } from './level-metadata.js';
 import { ManifestCache } from './manifest-cache.js';
-import { parseManifest, type ParsedManifest } from './manifest.js';
-import { digestAlgorithm, type Digest, type RepositoryName, type Tag } from './names.js';
+import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
+import { digestAlgorithm, type Digest, type RepositoryName, type Tag } from '../oci/names.js';
 import type {
   BlobInfo,
   BlobStore,

@@ -4,9 +4,9 @@
  * swap in object storage and PostgreSQL behind the same shapes.
  */
 import type { Readable } from 'node:stream';
-import type { Digest, RepositoryName, Tag } from './names.js';
+import type { Digest, RepositoryName, Tag } from '../oci/names.js';
 
-export type { Digest, RepositoryName, Tag } from './names.js';
+export type { Digest, RepositoryName, Tag } from '../oci/names.js';
 
 export interface BlobInfo {
   digest: Digest;

@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { CgroupLimits } from '../cgroups/driver.js';
-import type { ContainerConfig } from '../images/manifest.js';
+import type { ContainerConfig } from '../../oci/image.js';
 
 /** A user error in the flags or the image: `wharf run` exits 125 with the message. */
 export class RunOptionsError extends Error {

@@ -20,7 +20,7 @@ import { createCgroupDriver } from '../cgroups/detect.js';
 import type { Cgroup } from '../cgroups/driver.js';
 import { ContainerStore, processStartTime, type ContainerRecord } from './records.js';
 import { NodeLayout } from '../layout.js';
-import { formatReference, parseReference } from '../images/reference.js';
+import { formatReference, parseReference } from '../../oci/reference.js';
 import type { ImageRecord, PullOptions } from '../images/store.js';
 import { ContainerStartError, exitStatusCode, spawnContainer, type ContainerProcess, type SpawnOptions } from '../native/spawn.js';
 import { commandLine, mergeEnv, resolveUser, workingDir, type RunFlags } from './run-options.js';

@@ -19,11 +19,11 @@ import {
 } from '../../spec-tests/support/images.js';
 import { startReferenceRegistry, startWharfRegistry, type TestRegistry } from '../../spec-tests/support/registry.js';
 import { ImageStore, ImageNotFoundError, type PullProgress } from './store.js';
-import { DigestMismatchError, SizeMismatchError, UnauthorizedError } from './client.js';
-import { PlatformNotFoundError } from './manifest.js';
+import { DigestMismatchError, SizeMismatchError, UnauthorizedError } from '../../oci/client.js';
+import { PlatformNotFoundError } from '../../oci/image.js';
 import { prepareSnapshot, removeSnapshot, removeAllSnapshots } from '../layers/snapshots.js';
 import { NodeLayout } from '../layout.js';
-import type { Digest } from '../../storage/names.js';
+import type { Digest } from '../../oci/names.js';
 
 const registries: Array<[string, () => Promise<TestRegistry>]> = [
   ['wharf', startWharfRegistry],

@@ -13,11 +13,11 @@ import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'nod
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
-import type { Digest } from '../../storage/names.js';
-import { parseDigest } from '../../storage/names.js';
+import type { Digest } from '../../oci/names.js';
+import { parseDigest } from '../../oci/names.js';
 import { ensureLayerUnpacked, type SpecialFileOps } from '../layers/unpack.js';
 import { layersInUse } from '../layers/snapshots.js';
-import { RegistryClient, type Credentials } from './client.js';
+import { RegistryClient, type Credentials } from '../../oci/client.js';
 import { NodeLayout } from '../layout.js';
 import {
   DEFAULT_PLATFORM,
@@ -29,8 +29,8 @@ import {
   selectPlatform,
   type ContainerConfig,
   type Platform,
-} from './manifest.js';
-import { formatReference, manifestReference, parseReference, type ImageReference } from './reference.js';
+} from '../../oci/image.js';
+import { formatReference, manifestReference, parseReference, type ImageReference } from '../../oci/reference.js';
 
 export interface LayerRecord {
   digest: Digest;

@@ -11,8 +11,8 @@
  */
 import { mkdir, readFile, readdir, rm, writeFile, access } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Digest } from '../../storage/names.js';
-import { parseDigest } from '../../storage/names.js';
+import type { Digest } from '../../oci/names.js';
+import { parseDigest } from '../../oci/names.js';
 import type { NodeLayout } from '../layout.js';
 import { mount, umount } from '../native/fs.js';
 

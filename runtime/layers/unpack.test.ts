@@ -10,7 +10,7 @@ import { NodeLayout } from '../layout.js';
 import { ensureLayerUnpacked, unpackLayer, LayerEscapeError, DiffIdMismatchError, LayerFormatError } from './unpack.js';
 import { prepareSnapshot, removeSnapshot, removeAllSnapshots, isMounted } from './snapshots.js';
 import { lgetxattr } from '../native/fs.js';
-import type { Digest } from '../../storage/names.js';
+import type { Digest } from '../../oci/names.js';
 
 async function tempRoot(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-unpack-'));

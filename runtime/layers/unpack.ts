@@ -28,7 +28,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import * as tar from 'tar-stream';
-import type { Digest } from '../../storage/names.js';
+import type { Digest } from '../../oci/names.js';
 import type { NodeLayout } from '../layout.js';
 import { lsetxattr, mknod } from '../native/fs.js';
 import { PaxXattrTap } from './pax-xattrs.js';

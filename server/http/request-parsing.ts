@@ -1,6 +1,6 @@
 /**
  * Parsing of what arrives in a request (names, references, ranges, page sizes, small
- * bodies) into the branded types of storage/names.ts, throwing the spec's errors.
+ * bodies) into the branded types of oci/names.ts, throwing the spec's errors.
  */
 import type { Request } from 'express';
 import {
@@ -10,7 +10,7 @@ import {
   parseTag,
   type Digest,
   type RepositoryName,
-} from '../../storage/names.js';
+} from '../../oci/names.js';
 import type { ManifestReference } from '../../storage/registry.js';
 import type { ByteRange, Page } from '../../storage/types.js';
 import { RegistryError } from './errors.js';

@@ -6,8 +6,8 @@
  * contains '.' or ':' or is 'localhost'. No `library/` prefix is added: that is a Docker
  * Hub convention, and our default registry is whatever the node is configured with.
  */
-import type { Digest, RepositoryName, Tag } from '../../storage/names.js';
-import { parseDigest, parseRepositoryName, parseTag, MAX_NAME_LENGTH } from '../../storage/names.js';
+import type { Digest, RepositoryName, Tag } from './names.js';
+import { parseDigest, parseRepositoryName, parseTag, MAX_NAME_LENGTH } from './names.js';
 
 export const DEFAULT_REGISTRY = 'localhost:5000';
 export const DEFAULT_TAG = 'latest' as Tag;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ManifestInvalidError } from './errors.js';
+import { ManifestInvalidError } from '../storage/errors.js';
 import { MediaTypes, parseManifest } from './manifest.js';
 
 const dg = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;

@@ -3,7 +3,7 @@
  * what it references (blobs, child manifests, a subject). Kept apart from HTTP so the
  * runtime's image client and `fsck` can share it.
  */
-import { ManifestInvalidError } from './errors.js';
+import { ManifestInvalidError } from '../storage/errors.js';
 import { parseDigest, type Digest } from './names.js';
 
 export const MediaTypes = {

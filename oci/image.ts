@@ -2,8 +2,8 @@
  * The image documents a pull reads: index / manifest list, image manifest, image config.
  * Parsed once here into typed shapes; anything malformed is an ImageFormatError.
  */
-import type { Digest } from '../../storage/names.js';
-import { parseDigest } from '../../storage/names.js';
+import type { Digest } from './names.js';
+import { parseDigest } from './names.js';
 import { MEDIA_TYPES } from './client.js';
 
 export class ImageFormatError extends Error {

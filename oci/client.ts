@@ -10,8 +10,8 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { Digest } from '../../storage/names.js';
-import { digestAlgorithm, digestHex, parseDigest } from '../../storage/names.js';
+import type { Digest } from './names.js';
+import { digestAlgorithm, digestHex, parseDigest } from './names.js';
 
 export const MEDIA_TYPES = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',

@@ -12,27 +12,11 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Digest } from './names.js';
 import { digestAlgorithm, digestHex, parseDigest } from './names.js';
+import { DigestMismatchError, SizeMismatchError } from './errors.js';
+import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES } from './limits.js';
+import { MANIFEST_ACCEPT, MediaTypes } from './media-types.js';
 
-export const MEDIA_TYPES = {
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-} as const;
-
-/** Everything we can pull, best first (schema1 is not offered: it has no content digests). */
-export const MANIFEST_ACCEPT = [
-  MEDIA_TYPES.ociIndex,
-  MEDIA_TYPES.ociManifest,
-  MEDIA_TYPES.dockerList,
-  MEDIA_TYPES.dockerManifest,
-].join(', ');
-
-/** containerd's cap: a manifest is metadata, never megabytes. */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-
-/** Image configs are read into memory; a bigger one is refused. */
-export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+export { DigestMismatchError, SizeMismatchError } from './errors.js';
 
 export interface Credentials {
   username: string;
@@ -62,30 +46,6 @@ export class RegistryError extends Error {
 
 export class UnauthorizedError extends RegistryError {
   override name = 'UnauthorizedError';
-}
-
-export class DigestMismatchError extends Error {
-  override name = 'DigestMismatchError';
-  readonly code = 'DIGEST_MISMATCH';
-  constructor(
-    readonly expected: string,
-    readonly actual: string,
-    readonly what: string,
-  ) {
-    super(`${what}: digest mismatch: expected ${expected}, got ${actual}`);
-  }
-}
-
-export class SizeMismatchError extends Error {
-  override name = 'SizeMismatchError';
-  readonly code = 'SIZE_MISMATCH';
-  constructor(
-    readonly expected: number,
-    readonly actual: number,
-    readonly what: string,
-  ) {
-    super(`${what}: size mismatch: expected ${expected} bytes, got ${actual}${actual > expected ? ' or more' : ''}`);
-  }
 }
 
 export interface FetchedManifest {
@@ -130,11 +90,11 @@ export async function* verifyDigest(
   for await (const c of source) {
     const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
     bytes += chunk.length;
-    if (size !== undefined && bytes > size) throw new SizeMismatchError(size, bytes, what);
+    if (size !== undefined && bytes > size) throw SizeMismatchError.of(size, bytes, what);
     hash.update(chunk);
     yield chunk;
   }
-  if (size !== undefined && bytes !== size) throw new SizeMismatchError(size, bytes, what);
+  if (size !== undefined && bytes !== size) throw SizeMismatchError.of(size, bytes, what);
   const actual = hash.digest('hex');
   if (actual !== digestHex(digest)) throw new DigestMismatchError(digest, `${digestAlgorithm(digest)}:${actual}`, what);
 }
@@ -273,7 +233,7 @@ async function readLimited(res: Response, limit: number, what: string): Promise<
 function mediaTypeFromBody(bytes: Buffer): string {
   try {
     const m = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown };
-    return m.mediaType ?? (m.manifests ? MEDIA_TYPES.ociIndex : MEDIA_TYPES.ociManifest);
+    return m.mediaType ?? (m.manifests ? MediaTypes.ociIndex : MediaTypes.ociManifest);
   } catch {
     return '';
   }

@@ -1,14 +1,20 @@
 /**
- * The image documents a pull reads: index / manifest list, image manifest, image config.
- * Parsed once here into typed shapes; anything malformed is an ImageFormatError.
+ * The image documents a pull reads, as the node's typed shapes: an index's entries and
+ * the platform choice, an image manifest, an image config. Well-formedness is
+ * oci/manifest.ts's (ManifestInvalidError); what is valid yet not runnable here (an
+ * index where an image is needed, a layer type we cannot unpack, no diff_ids) is an
+ * ImageFormatError.
  */
-import type { Digest } from './names.js';
-import { parseDigest } from './names.js';
-import { MEDIA_TYPES } from './client.js';
+import { ManifestInvalidError } from './errors.js';
+import { parseJsonObject, parseManifest, type Descriptor, type Platform } from './manifest.js';
+import { LAYER_MEDIA_TYPES } from './media-types.js';
+import { parseDigest, type Digest } from './names.js';
 
-export class ImageFormatError extends Error {
+export type { Descriptor, Platform } from './manifest.js';
+
+export class ImageFormatError extends ManifestInvalidError {
   override name = 'ImageFormatError';
-  readonly code = 'IMAGE_INVALID';
+  override readonly code = 'IMAGE_INVALID';
 }
 
 export class PlatformNotFoundError extends Error {
@@ -16,21 +22,7 @@ export class PlatformNotFoundError extends Error {
   readonly code = 'PLATFORM_NOT_FOUND';
 }
 
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
-
 export const DEFAULT_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
-
-export interface Descriptor {
-  mediaType: string;
-  digest: Digest;
-  size: number;
-  platform?: Platform;
-  annotations?: Record<string, string>;
-}
 
 export interface ImageManifest {
   mediaType: string;
@@ -61,45 +53,11 @@ export interface ImageConfig {
   diffIds: Digest[];
 }
 
-export const LAYER_MEDIA_TYPES = new Set([
-  'application/vnd.oci.image.layer.v1.tar',
-  'application/vnd.oci.image.layer.v1.tar+gzip',
-  'application/vnd.oci.image.layer.v1.tar+zstd',
-  'application/vnd.oci.image.layer.nondistributable.v1.tar',
-  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
-  'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
-]);
-
-export function isIndex(mediaType: string): boolean {
-  return mediaType === MEDIA_TYPES.ociIndex || mediaType === MEDIA_TYPES.dockerList;
-}
-
-function json(bytes: Buffer, what: string): Record<string, unknown> {
-  try {
-    const v = JSON.parse(bytes.toString('utf8')) as unknown;
-    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch {
-    /* fall through */
-  }
-  throw new ImageFormatError(`${what} is not a JSON object`);
-}
-
-function descriptor(v: unknown, what: string): Descriptor {
-  const d = v as Partial<Record<keyof Descriptor, unknown>> | null;
-  const digest = typeof d?.digest === 'string' ? parseDigest(d.digest) : undefined;
-  if (!d || !digest || typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0 || typeof d.mediaType !== 'string')
-    throw new ImageFormatError(`${what}: invalid descriptor`);
-  const out: Descriptor = { mediaType: d.mediaType, digest, size: d.size };
-  if (d.platform && typeof d.platform === 'object') out.platform = d.platform as Platform;
-  if (d.annotations && typeof d.annotations === 'object') out.annotations = d.annotations as Record<string, string>;
-  return out;
-}
-
-export function parseIndex(bytes: Buffer): Descriptor[] {
-  const m = json(bytes, 'index');
-  if (!Array.isArray(m.manifests)) throw new ImageFormatError('index has no manifests array');
-  return m.manifests.map((d, i) => descriptor(d, `index entry ${i}`));
+/** The entries of an index or manifest list; `mediaType` is the response's Content-Type, if known. */
+export function parseIndex(bytes: Buffer, mediaType = ''): Descriptor[] {
+  const m = parseManifest(bytes, mediaType);
+  if (m.kind !== 'index') throw new ImageFormatError(`expected an index, got a ${m.mediaType}`);
+  return m.entries;
 }
 
 /**
@@ -127,22 +85,16 @@ export function formatPlatform(p: Platform): string {
 }
 
 export function parseImageManifest(bytes: Buffer, mediaType: string): ImageManifest {
-  const m = json(bytes, 'manifest');
-  if (m.schemaVersion !== 2) throw new ImageFormatError(`unsupported manifest schemaVersion ${String(m.schemaVersion)}`);
-  if (!Array.isArray(m.layers)) throw new ImageFormatError('manifest has no layers array');
-  const manifest: ImageManifest = {
-    mediaType: typeof m.mediaType === 'string' ? m.mediaType : mediaType,
-    config: descriptor(m.config, 'manifest config'),
-    layers: m.layers.map((d, i) => descriptor(d, `manifest layer ${i}`)),
-  };
-  for (const l of manifest.layers) {
+  const m = parseManifest(bytes, mediaType);
+  if (m.kind !== 'image' || !m.config) throw new ImageFormatError(`expected an image manifest, got a ${m.mediaType}`);
+  for (const l of m.layers) {
     if (!LAYER_MEDIA_TYPES.has(l.mediaType)) throw new ImageFormatError(`unsupported layer media type ${l.mediaType} (${l.digest})`);
   }
-  return manifest;
+  return { mediaType: m.mediaType, config: m.config, layers: m.layers };
 }
 
 export function parseImageConfig(bytes: Buffer): ImageConfig {
-  const c = json(bytes, 'image config');
+  const c = parseJsonObject(bytes, 'the image config');
   const rootfs = c.rootfs as { type?: string; diff_ids?: unknown } | undefined;
   if (!rootfs || !Array.isArray(rootfs.diff_ids)) throw new ImageFormatError('image config has no rootfs.diff_ids');
   const diffIds = rootfs.diff_ids.map((d) => {

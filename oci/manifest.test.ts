@@ -2,8 +2,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ManifestInvalidError } from '../storage/errors.js';
-import { MediaTypes, parseManifest } from './manifest.js';
+import { ManifestInvalidError } from './errors.js';
+import { parseManifest } from './manifest.js';
+import { MediaTypes } from './media-types.js';
 
 const dg = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
 const desc = (name: string, mediaType: string, extra: Record<string, unknown> = {}) => ({ mediaType, digest: dg(name), size: 100, ...extra });

@@ -1,39 +1,25 @@
 /**
  * Understanding manifest bodies: which kind a body is, whether it is well formed, and
- * what it references (blobs, child manifests, a subject). Kept apart from HTTP so the
- * runtime's image client and `fsck` can share it.
+ * what it references (blobs, child manifests, a subject). The registry validates pushes
+ * with it, the proxy cache what an upstream sends, and oci/image.ts builds the node's
+ * typed view on it.
  */
-import { ManifestInvalidError } from '../storage/errors.js';
+import { ManifestInvalidError } from './errors.js';
+import { isForeignLayer, MANIFEST_MEDIA_TYPES, MediaTypes } from './media-types.js';
 import { parseDigest, type Digest } from './names.js';
 
-export const MediaTypes = {
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  dockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
-  dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  dockerForeignLayer: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
-  ociNondistributableLayers: [
-    'application/vnd.oci.image.layer.nondistributable.v1.tar',
-    'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
-    'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
-  ],
-} as const;
-
-export const MANIFEST_MEDIA_TYPES: readonly string[] = [
-  MediaTypes.dockerManifest,
-  MediaTypes.dockerManifestList,
-  MediaTypes.ociManifest,
-  MediaTypes.ociIndex,
-];
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
 
 export interface Descriptor {
   mediaType: string;
   digest: Digest;
   size: number;
   urls?: string[];
-  platform?: { architecture: string; os: string; variant?: string };
+  platform?: Platform;
   annotations?: Record<string, string>;
   artifactType?: string;
 }
@@ -49,13 +35,30 @@ export interface ParsedManifest {
   /** explicit artifactType, else the config media type of an image manifest (spec: referrers) */
   artifactType?: string;
   annotations?: Record<string, string>;
+  /** an image manifest's config and layers (foreign layers included), as written */
+  config?: Descriptor;
+  layers: Descriptor[];
+  /** an index's entries, as written */
+  entries: Descriptor[];
 }
 
 function invalid(message: string): never {
   throw new ManifestInvalidError(message);
 }
 
-function parseDescriptor(value: unknown, where: string): Descriptor {
+/** A JSON object, or ManifestInvalidError naming `what`. */
+export function parseJsonObject(body: Buffer, what = 'the body'): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    invalid(`${what} is not valid JSON`);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) invalid(`${what} is not a JSON object`);
+  return json as Record<string, unknown>;
+}
+
+export function parseDescriptor(value: unknown, where: string): Descriptor {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) invalid(`${where} is not a descriptor object`);
   const d = value as Record<string, unknown>;
   if (typeof d.mediaType !== 'string' || d.mediaType === '') invalid(`${where}.mediaType must be a non-empty string`);
@@ -71,23 +74,12 @@ function parseAnnotations(value: unknown, where: string): Record<string, string>
   return value as Record<string, string>;
 }
 
-function isForeignLayer(mediaType: string): boolean {
-  return mediaType === MediaTypes.dockerForeignLayer || (MediaTypes.ociNondistributableLayers as readonly string[]).includes(mediaType);
-}
-
 /**
  * Parse a manifest body. `contentType` is the request's Content-Type (may be empty).
  * Throws ManifestInvalidError with a message saying what is wrong.
  */
 export function parseManifest(body: Buffer, contentType: string): ParsedManifest {
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch {
-    invalid('the body is not valid JSON');
-  }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) invalid('the body is not a JSON object');
-  const m = json as Record<string, unknown>;
+  const m = parseJsonObject(body);
 
   const declared = typeof m.mediaType === 'string' ? m.mediaType : undefined;
   const type = contentType.split(';')[0]!.trim().toLowerCase();
@@ -111,6 +103,8 @@ export function parseManifest(body: Buffer, contentType: string): ParsedManifest
     kind: mediaType === MediaTypes.ociIndex || mediaType === MediaTypes.dockerManifestList ? 'index' : 'image',
     blobs: [],
     manifests: [],
+    layers: [],
+    entries: [],
   };
   if (m.artifactType !== undefined) {
     if (typeof m.artifactType !== 'string') invalid('artifactType must be a string');
@@ -122,17 +116,23 @@ export function parseManifest(body: Buffer, contentType: string): ParsedManifest
 
   if (parsed.kind === 'image') {
     const config = parseDescriptor(m.config, 'config');
+    parsed.config = config;
     parsed.blobs.push(config.digest);
     if (!Array.isArray(m.layers)) invalid('layers must be an array');
     m.layers.forEach((l, i) => {
       const layer = parseDescriptor(l, `layers[${i}]`);
+      parsed.layers.push(layer);
       // Foreign layers live elsewhere (urls); the registry never holds them.
       if (!isForeignLayer(layer.mediaType)) parsed.blobs.push(layer.digest);
     });
     if (parsed.artifactType === undefined && parsed.subject !== undefined) parsed.artifactType = config.mediaType;
   } else {
     if (!Array.isArray(m.manifests)) invalid('manifests must be an array');
-    m.manifests.forEach((d, i) => parsed.manifests.push(parseDescriptor(d, `manifests[${i}]`).digest));
+    m.manifests.forEach((d, i) => {
+      const entry = parseDescriptor(d, `manifests[${i}]`);
+      parsed.entries.push(entry);
+      parsed.manifests.push(entry.digest);
+    });
   }
   return parsed;
 }

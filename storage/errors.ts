@@ -2,6 +2,12 @@
  * Domain errors of the storage layer. They say what went wrong in storage terms;
  * server/http/errors.ts maps each to the spec's error code. No HTTP knowledge here.
  */
+import { DigestMismatchError } from '../oci/errors.js';
+
+// The spec's own errors (oci/errors.ts) are storage's too: a push that does not hash or
+// measure as declared, a body that is not a manifest.
+export { DigestMismatchError, ManifestInvalidError, SizeMismatchError } from '../oci/errors.js';
+
 export class StorageError extends Error {
   override name = 'StorageError';
 }
@@ -10,20 +16,6 @@ export class BlobUnknownError extends StorageError {
   override name = 'BlobUnknownError';
   constructor(readonly digest: string) {
     super(`blob ${digest} is not known`);
-  }
-}
-
-export class DigestMismatchError extends StorageError {
-  override name = 'DigestMismatchError';
-  constructor(readonly expected: string, readonly actual: string) {
-    super(`content digest ${actual} does not match the digest given, ${expected}`);
-  }
-}
-
-export class SizeMismatchError extends StorageError {
-  override name = 'SizeMismatchError';
-  constructor(message: string) {
-    super(message);
   }
 }
 
@@ -48,10 +40,6 @@ export class UploadBusyError extends StorageError {
   constructor(readonly id: string) {
     super(`upload ${id} is receiving another chunk; retry after it finishes`);
   }
-}
-
-export class ManifestInvalidError extends StorageError {
-  override name = 'ManifestInvalidError';
 }
 
 export class ManifestUnknownError extends StorageError {
@@ -86,4 +74,7 @@ export class RepositoryUnknownError extends StorageError {
 /** A manifest PUT by digest whose body hashes to another digest. */
 export class ReferenceDigestMismatchError extends DigestMismatchError {
   override name = 'ReferenceDigestMismatchError';
+  constructor(expected: string, actual: string) {
+    super(expected, actual, 'the manifest body');
+  }
 }

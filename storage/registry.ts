@@ -23,6 +23,7 @@ import {
 import { FsBlobStore, isUploadId } from './fs-blob-store.js';
 import { LevelMetadataStore } from './level-metadata.js';
 import { ManifestCache } from './manifest-cache.js';
+import { MAX_MANIFEST_BYTES } from '../oci/limits.js';
 import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import { digestAlgorithm, type Digest, type RepositoryName, type Tag } from '../oci/names.js';
 import type {
@@ -38,8 +39,6 @@ import type {
 
 /** registry:2 purges upload sessions a week old. */
 const UPLOAD_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
-/** spec: registries may limit manifest size; 4 MiB as registry:2 does. */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export interface RegistryOptions {
   manifestCacheBytes: number;

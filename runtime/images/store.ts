@@ -22,7 +22,6 @@ import { NodeLayout } from '../layout.js';
 import {
   DEFAULT_PLATFORM,
   ImageFormatError,
-  isIndex,
   parseImageConfig,
   parseImageManifest,
   parseIndex,
@@ -30,6 +29,7 @@ import {
   type ContainerConfig,
   type Platform,
 } from '../../oci/image.js';
+import { isIndex } from '../../oci/media-types.js';
 import { formatReference, manifestReference, parseReference, type ImageReference } from '../../oci/reference.js';
 
 export interface LayerRecord {
@@ -128,7 +128,7 @@ export class ImageStore {
     let indexDigest: Digest | undefined;
     if (isIndex(top.mediaType)) {
       indexDigest = top.digest;
-      const chosen = selectPlatform(parseIndex(top.bytes), opts.platform ?? DEFAULT_PLATFORM);
+      const chosen = selectPlatform(parseIndex(top.bytes, top.mediaType), opts.platform ?? DEFAULT_PLATFORM);
       top = await client.getManifest(repo, chosen.digest);
       if (isIndex(top.mediaType)) throw new ImageFormatError(`nested index ${chosen.digest} is not supported`);
       await this.putBlob(top.digest, top.bytes);

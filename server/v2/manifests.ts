@@ -1,6 +1,6 @@
 /** GET/HEAD/PUT/DELETE /v2/<name>/manifests/<tag|digest> */
 import type { Request } from 'express';
-import { MAX_MANIFEST_BYTES } from '../../storage/registry.js';
+import { MAX_MANIFEST_BYTES } from '../../oci/limits.js';
 import { ManifestTooLargeError } from '../../storage/errors.js';
 import { urls } from './urls.js';
 import { RegistryError } from '../http/errors.js';

@@ -1,5 +1,5 @@
 /** GET /v2/<name>/referrers/<digest>[?artifactType=] — an OCI image index of the manifests whose subject is <digest>. */
-import { MediaTypes } from '../../oci/manifest.js';
+import { MediaTypes } from '../../oci/media-types.js';
 import { digest, queryString, repositoryName } from '../http/request-parsing.js';
 import type { Handlers, RouteDeps } from './types.js';
 

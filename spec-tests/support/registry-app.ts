@@ -15,7 +15,7 @@ import type express from 'express';
 import { pino, type Logger } from 'pino';
 import request from 'supertest';
 import { createApp } from '../../server/app.js';
-import { MediaTypes } from '../../oci/manifest.js';
+import { MediaTypes } from '../../oci/media-types.js';
 import { Registry } from '../../storage/registry.js';
 
 export { MediaTypes };

@@ -1,9 +1,9 @@
 /**
- * The express app, built from a Registry service object. Middlewares are mounted in
+ * The express app, built from a RegistryService (the embedded Registry, or the proxy cache decorating it). Middlewares are mounted in
  * one visible order, each only where needed. Tests build the same app over a temp dir.
  */
 import express from 'express';
-import type { Registry } from '../storage/registry.js';
+import type { RegistryService } from '../storage/types.js';
 import { openAccess } from './auth/authorizer.js';
 import type { AuthSetup } from './auth/setup.js';
 import { errorHandler } from './http/error-handler.js';
@@ -12,7 +12,7 @@ import { requestLogger, type Logger } from './http/logging.js';
 import { v2Router } from './v2/router.js';
 
 export interface AppOptions {
-  registry: Registry;
+  registry: RegistryService;
   logger: Logger;
   deleteEnabled: boolean;
   logRequests: boolean;

@@ -30,10 +30,15 @@ import type {
   BlobInfo,
   BlobStore,
   ByteRange,
+  Chunk,
+  ManifestContent,
   ManifestDescriptor,
+  ManifestReference,
   MetadataStore,
   Page,
   ReferrerDescriptor,
+  RegistryService,
+  StoredManifest,
   Upload,
 } from './types.js';
 
@@ -44,28 +49,9 @@ export interface RegistryOptions {
   manifestCacheBytes: number;
 }
 
-export type ManifestReference = { tag: Tag; digest?: undefined } | { digest: Digest; tag?: undefined };
+export type { Chunk, ManifestContent, ManifestReference, StoredManifest } from './types.js';
 
-export interface ManifestContent {
-  descriptor: ManifestDescriptor;
-  bytes: Buffer;
-}
-
-export interface StoredManifest {
-  descriptor: ManifestDescriptor;
-  parsed: ParsedManifest;
-}
-
-/** A chunk of an upload: the body stream, where it claims to start, how long it may be. */
-export interface Chunk {
-  stream: Readable;
-  /** undefined: append at the end (a streamed PATCH without Content-Range) */
-  offset?: number;
-  /** exactly how many bytes the chunk carries, when the request said so */
-  declaredBytes?: number;
-}
-
-export class Registry {
+export class Registry implements RegistryService {
   private readonly cache: ManifestCache;
 
   constructor(

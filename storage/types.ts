@@ -4,6 +4,7 @@
  * swap in object storage and PostgreSQL behind the same shapes.
  */
 import type { Readable } from 'node:stream';
+import type { ParsedManifest } from '../oci/manifest.js';
 import type { Digest, RepositoryName, Tag } from '../oci/names.js';
 
 export type { Digest, RepositoryName, Tag } from '../oci/names.js';
@@ -115,4 +116,55 @@ export interface MetadataStore {
   listUploadSessions(): Promise<UploadSession[]>;
 
   close(): Promise<void>;
+}
+
+export type ManifestReference = { tag: Tag; digest?: undefined } | { digest: Digest; tag?: undefined };
+
+export interface ManifestContent {
+  descriptor: ManifestDescriptor;
+  bytes: Buffer;
+}
+
+export interface StoredManifest {
+  descriptor: ManifestDescriptor;
+  parsed: ParsedManifest;
+}
+
+/** A chunk of an upload: the body stream, where it claims to start, how long it may be. */
+export interface Chunk {
+  stream: Readable;
+  /** undefined: append at the end (a streamed PATCH without Content-Range) */
+  offset?: number;
+  /** exactly how many bytes the chunk carries, when the request said so */
+  declaredBytes?: number;
+}
+
+/**
+ * The operations of the distribution API in storage terms: what the routes call. The
+ * embedded Registry implements it over a BlobStore and a MetadataStore; the proxy cache
+ * (server/proxy/) is a decorator of the same interface, so routes do not know a cache
+ * exists. A BlobInfo from statBlob is the handle readBlob takes back.
+ */
+export interface RegistryService {
+  statBlob(repo: RepositoryName, digest: Digest): Promise<BlobInfo>;
+  readBlob(info: BlobInfo, range?: ByteRange): Promise<Readable>;
+  deleteBlob(repo: RepositoryName, digest: Digest): Promise<void>;
+  mountBlob(repo: RepositoryName, digest: Digest, from?: RepositoryName): Promise<BlobInfo | undefined>;
+
+  startUpload(repo: RepositoryName): Promise<Upload>;
+  getUpload(repo: RepositoryName, id: string): Promise<Upload>;
+  appendUpload(upload: Upload, chunk: Chunk): Promise<number>;
+  completeUpload(repo: RepositoryName, upload: Upload, digest: Digest, finalChunk?: Chunk): Promise<BlobInfo>;
+  cancelUpload(upload: Upload): Promise<void>;
+  uploadMonolithic(repo: RepositoryName, digest: Digest, chunk: Chunk): Promise<BlobInfo>;
+
+  resolveManifest(repo: RepositoryName, ref: ManifestReference): Promise<ManifestDescriptor>;
+  getManifest(repo: RepositoryName, ref: ManifestReference): Promise<ManifestContent>;
+  putManifest(repo: RepositoryName, ref: ManifestReference, body: Buffer, contentType: string): Promise<StoredManifest>;
+  deleteManifest(repo: RepositoryName, digest: Digest): Promise<void>;
+  deleteTag(repo: RepositoryName, tag: Tag): Promise<void>;
+
+  listTags(repo: RepositoryName, page: Page): Promise<string[]>;
+  catalog(page: Page): Promise<string[]>;
+  referrers(repo: RepositoryName, subject: Digest, artifactType?: string): Promise<ReferrerDescriptor[]>;
 }

@@ -1,11 +1,11 @@
 /** What every route module receives, and the shape of its handlers. */
 import type { Request, Response } from 'express';
-import type { Registry } from '../../storage/registry.js';
+import type { RegistryService } from '../../storage/types.js';
 import type { V2Route } from './urls.js';
 import type { Authorizer, Principal } from '../auth/authorizer.js';
 
 export interface RouteDeps {
-  registry: Registry;
+  registry: RegistryService;
   deleteEnabled: boolean;
   /** prefix for Location headers: '' for relative URLs, else e.g. https://registry.example.com */
   baseUrl: string;

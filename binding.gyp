@@ -16,9 +16,10 @@
     {
       "target_name": "wharf-init",
       "type": "executable",
-      "sources": ["runtime/native/init/wharf-init.c"],
+      "sources": ["runtime/native/init/wharf-init.c", "runtime/native/init/seccomp.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"],
-      "ldflags": ["-static"]
+      "ldflags": ["-static"],
+      "libraries": ["-l:libseccomp.a"]
     }
   ]
 }

@@ -22,6 +22,8 @@ import { closeSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RawExit, RawStepError, WharfNativeBinding } from './binding.js';
+import { compileSeccompCached, dockerDefaultProfile, type CompiledSeccomp } from '../security/seccomp.js';
+import { seccompProgram } from './seccomp.js';
 
 /** Docker's default capability set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID
  * SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP. */
@@ -83,6 +85,9 @@ interface ProcessOptions {
   capabilities?: bigint;
   /** prctl(PR_SET_NO_NEW_PRIVS). Default true. */
   noNewPrivileges?: boolean;
+  /** The seccomp filter (runtime/security/seccomp.ts); null: unconfined. Default Docker's
+   * default profile for `capabilities`. */
+  seccomp?: CompiledSeccomp | null;
   /** fds for the program's stdin, stdout, stderr. Default: this process's 0, 1, 2. */
   stdio?: [number, number, number];
   /** Called with the helper's host pid while it waits (before any setup): place it in its
@@ -241,6 +246,17 @@ function writeProcess(w: SpecWriter, o: ProcessOptions, defaultCwd: string | und
   w.add('nnp', o.noNewPrivileges === false ? '0' : '1');
 }
 
+/** The seccomp program for the spec (built once per profile: runtime/native/seccomp.ts), or null. */
+async function writeSeccomp(w: SpecWriter, o: ProcessOptions): Promise<void> {
+  const seccomp = o.seccomp === undefined ? compileSeccompCached(dockerDefaultProfile(), o.capabilities ?? DOCKER_DEFAULT_CAPABILITIES) : o.seccomp;
+  if (seccomp === null) return;
+  if (typeof seccomp !== 'object' || !Array.isArray(seccomp.arches) || !Array.isArray(seccomp.rules) || typeof seccomp.defaultAction !== 'string') {
+    throw new InvalidSpecError('seccomp must be a compiled profile (runtime/security/seccomp.ts) or null');
+  }
+  [seccomp.defaultAction, ...seccomp.arches, ...seccomp.rules].forEach((s) => noNul('seccomp', s));
+  w.add('seccomp_bpf', await seccompProgram(helperPath(), seccomp));
+}
+
 function checkStdio(stdio: unknown): [number, number, number] {
   if (stdio === undefined) return [0, 1, 2];
   if (!Array.isArray(stdio) || stdio.length !== 3 || !stdio.every((fd) => Number.isInteger(fd) && fd >= 0 && fd < 2 ** 31)) {
@@ -349,6 +365,7 @@ export async function spawnContainer(options: SpawnOptions): Promise<ContainerPr
   // so that the container's cgroup is its root.
   if (ns.cgroup) w.add('cgroupns', '1');
   writeProcess(w, o, '/');
+  await writeSeccomp(w, o);
   const stdio = checkStdio(o.stdio);
   if (o.beforeStart !== undefined && typeof o.beforeStart !== 'function') throw new InvalidSpecError('beforeStart must be a function');
   const f = native().cloneFlags;
@@ -369,6 +386,7 @@ export async function execInContainer(pid: number, options: ExecOptions): Promis
   w.add('target', String(pid));
   for (const kind of ['cgroup', 'ipc', 'uts', 'net', 'pid', 'mnt']) w.add('join', kind);
   writeProcess(w, o, undefined);
+  await writeSeccomp(w, o);
   const stdio = checkStdio(o.stdio);
   if (o.beforeStart !== undefined && typeof o.beforeStart !== 'function') throw new InvalidSpecError('beforeStart must be a function');
   return start(w.buffer(), 0, stdio, o.beforeStart);

@@ -31,6 +31,8 @@ enum wharf_step {
   WHARF_STEP_NO_NEW_PRIVS,
   WHARF_STEP_SETNS,
   WHARF_STEP_EXEC,
+  WHARF_STEP_SECCOMP,
+  WHARF_STEP_DEVICES,
 };
 
 static inline const char *wharf_step_name(int step) {
@@ -57,6 +59,8 @@ static inline const char *wharf_step_name(int step) {
     case WHARF_STEP_NO_NEW_PRIVS: return "no_new_privs";
     case WHARF_STEP_SETNS: return "setns";
     case WHARF_STEP_EXEC: return "exec";
+    case WHARF_STEP_SECCOMP: return "seccomp";
+    case WHARF_STEP_DEVICES: return "devices";
     default: return "unknown";
   }
 }

@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "../sync.h"
+#include "seccomp.h"
 
 #define SYNC_FD 3
 #define SPEC_FD 4
@@ -114,6 +115,7 @@ static void read_spec(void) {
   close(SPEC_FD);
   spec.uid = spec.gid = 0;
   char *p = buf, *end = buf + size;
+  int rc;
   while (p < end) {
     char *k = p;
     p += strlen(p) + 1;
@@ -137,6 +139,7 @@ static void read_spec(void) {
     else if (!strcmp(k, "nnp")) spec.nnp = !strcmp(v, "1");
     else if (!strcmp(k, "cgroupns")) spec.cgroupns = !strcmp(v, "1");
     else if (!strcmp(k, "caps")) { spec.caps = strtoull(v, NULL, 16); spec.have_caps = 1; }
+    else if ((rc = wharf_seccomp_spec(k, v)) != 0) { if (rc < 0) fail(WHARF_STEP_SPEC, -rc, "too many %s", k); }
     else fail(WHARF_STEP_SPEC, EINVAL, "unknown spec key %s", k);
   }
   if (!spec.mode) fail(WHARF_STEP_SPEC, EINVAL, "no mode");
@@ -259,7 +262,16 @@ static void mask_paths(void) {
   }
 }
 
+/* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: then it is loaded before
+   the capabilities are dropped (as runc does), else as late as possible. */
+static void load_seccomp(void) {
+  char msg[200];
+  int r = wharf_seccomp_load(msg, sizeof msg);
+  if (r < 0) fail(WHARF_STEP_SECCOMP, -r, "%s", msg);
+}
+
 static void set_credentials(void) {
+  if (!spec.nnp) load_seccomp();
   /* Bounding set first: needs CAP_SETPCAP, which we still hold. */
   if (spec.have_caps) {
     for (int cap = 0; cap <= 63; cap++) {
@@ -295,6 +307,7 @@ static void set_credentials(void) {
     if (syscall(SYS_capset, &hdr, data) < 0) fail(WHARF_STEP_CAPABILITIES, errno, "capset");
   }
   if (spec.nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(WHARF_STEP_NO_NEW_PRIVS, errno, "no_new_privs");
+  if (spec.nnp) load_seccomp();
 }
 
 static const char *env_get(const char *name) {
@@ -407,7 +420,8 @@ static void exec_mode(void) {
   _exit(WEXITSTATUS(status));
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "--seccomp-bpf")) return wharf_seccomp_export_main();
   if (fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC) < 0) _exit(125);
   read_spec();
   wait_for_parent();

@@ -1,15 +1,24 @@
 /**
- * A Distribution v2 (OCI distribution-spec) client for pulling: manifests and blobs, with
- * the registry auth challenge flow and digest verification of everything it returns.
+ * The one Distribution v2 (OCI distribution-spec) client, used by the node's pulls and by
+ * the proxy cache: manifests and blobs, the registry auth challenge flow, and digest
+ * verification of everything it hands over as verified.
  *
  * Auth (Docker token spec): a request answered 401 carries `WWW-Authenticate`.
  *   Bearer realm=..,service=..,scope=.. -> GET realm?service=&scope= (Basic credentials
  *                                          if given), retry with `Authorization: Bearer`
  *   Basic realm=..                      -> retry with `Authorization: Basic`
- * Tokens are cached per scope for the client's lifetime (a pull is short).
+ * The realm must be on the registry's own host, or be the one configured as `tokenRealm`:
+ * a challenge never makes us call (let alone send credentials to) an arbitrary URL
+ * (distribution's CVE-2026-33540). Redirects (blob storage) never carry Authorization to
+ * another origin (undici drops it). Tokens are cached per scope; a 401 with a cached token
+ * (expired) authenticates again once.
+ *
+ * Transport: undici's `request` (node streams, keep-alive pool), so a CA and timeouts can
+ * be set per registry.
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import type { Digest } from './names.js';
 import { digestAlgorithm, digestHex, parseDigest } from './names.js';
 import { DigestMismatchError, SizeMismatchError } from './errors.js';
@@ -26,10 +35,20 @@ export interface Credentials {
 export interface RegistryClientOptions {
   /** host[:port] */
   registry: string;
+  /** the base URL (scheme://host[:port]); default: from `registry` and `scheme` */
+  url?: string;
   /** default: http for localhost and loopback addresses (as Docker treats them insecure), else https */
   scheme?: 'http' | 'https';
   credentials?: Credentials;
   userAgent?: string;
+  /** PEM CA certificates to trust for this registry (and its token realm) instead of the system's */
+  ca?: string | Buffer;
+  /** a token endpoint on another host that this registry's challenges may name */
+  tokenRealm?: string;
+  /** ms to wait for response headers; default 30 s */
+  headersTimeoutMs?: number;
+  /** ms a response body may stall between chunks; default 60 s */
+  bodyTimeoutMs?: number;
 }
 
 export class RegistryError extends Error {
@@ -39,8 +58,9 @@ export class RegistryError extends Error {
     readonly status?: number,
     /** the spec's error code from the `{"errors":[…]}` body, when there is one */
     readonly code?: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -48,11 +68,29 @@ export class UnauthorizedError extends RegistryError {
   override name = 'UnauthorizedError';
 }
 
+/** The registry could not be reached or did not answer in time (refused, reset, DNS, timeout). */
+export class RegistryUnreachableError extends RegistryError {
+  override name = 'RegistryUnreachableError';
+}
+
 export interface FetchedManifest {
   bytes: Buffer;
   mediaType: string;
   /** sha256 of the bytes, verified against the requested digest or Docker-Content-Digest */
   digest: Digest;
+}
+
+export interface ManifestHead {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+}
+
+export interface BlobResponse {
+  /** Content-Length, when the registry sent one */
+  size: number | undefined;
+  /** the raw bytes, NOT verified: the caller hashes them (e.g. an upload's running hash) */
+  body: Readable;
 }
 
 export function defaultScheme(registry: string): 'http' | 'https' {
@@ -99,28 +137,46 @@ export async function* verifyDigest(
   if (actual !== digestHex(digest)) throw new DigestMismatchError(digest, `${digestAlgorithm(digest)}:${actual}`, what);
 }
 
+type Response = Dispatcher.ResponseData;
+
+function header(res: Response, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
 export class RegistryClient {
   readonly baseUrl: string;
   private readonly tokens = new Map<string, string>();
   private basicAuth = false;
+  private readonly dispatcher: Dispatcher;
 
   constructor(private readonly opts: RegistryClientOptions) {
-    this.baseUrl = `${opts.scheme ?? defaultScheme(opts.registry)}://${opts.registry}`;
+    this.baseUrl = (opts.url ?? `${opts.scheme ?? defaultScheme(opts.registry)}://${opts.registry}`).replace(/\/+$/, '');
+    this.dispatcher = new Agent({
+      headersTimeout: opts.headersTimeoutMs ?? 30_000,
+      bodyTimeout: opts.bodyTimeoutMs ?? 60_000,
+      connect: opts.ca ? { ca: opts.ca } : {},
+    });
+  }
+
+  /** Free the connection pool (the proxy cache does at close; a pull's client just goes away). */
+  async close(): Promise<void> {
+    await this.dispatcher.close();
   }
 
   /** GET a manifest by tag or digest; verified. */
   async getManifest(repository: string, reference: string): Promise<FetchedManifest> {
-    const res = await this.request(repository, `/v2/${repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT });
+    const res = await this.request('GET', repository, `/v2/${repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT });
     const what = `manifest ${repository}:${reference}`;
-    const length = Number(res.headers.get('content-length') ?? '0');
+    const length = Number(header(res, 'content-length') ?? '0');
     if (length > MAX_MANIFEST_BYTES) {
-      await res.body?.cancel();
+      res.body.destroy();
       throw new RegistryError(`${what} is larger than ${MAX_MANIFEST_BYTES} bytes`);
     }
-    const bytes = await readLimited(res, MAX_MANIFEST_BYTES, what);
-    const mediaType = (res.headers.get('content-type') ?? '').split(';')[0]!.trim() || mediaTypeFromBody(bytes);
+    const bytes = await readLimited(res.body, MAX_MANIFEST_BYTES, what);
+    const mediaType = (header(res, 'content-type') ?? '').split(';')[0]!.trim() || mediaTypeFromBody(bytes);
     const requested = parseDigest(reference);
-    const claimed = parseDigest(res.headers.get('docker-content-digest') ?? '');
+    const claimed = parseDigest(header(res, 'docker-content-digest') ?? '');
     for (const expected of [requested, claimed]) {
       if (!expected) continue;
       const actual = `${digestAlgorithm(expected)}:${createHash(digestAlgorithm(expected)).update(bytes).digest('hex')}`;
@@ -130,11 +186,38 @@ export class RegistryClient {
     return { bytes, mediaType, digest };
   }
 
+  /** HEAD a manifest: what a tag points at now, without its body. Undefined digest when the registry sends none. */
+  async headManifest(repository: string, reference: string): Promise<Partial<ManifestHead>> {
+    const res = await this.request('HEAD', repository, `/v2/${repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT });
+    await res.body.dump();
+    const out: Partial<ManifestHead> = {};
+    const digest = parseDigest(header(res, 'docker-content-digest') ?? '');
+    if (digest) out.digest = digest;
+    const type = (header(res, 'content-type') ?? '').split(';')[0]!.trim();
+    if (type) out.mediaType = type;
+    const size = Number(header(res, 'content-length'));
+    if (Number.isSafeInteger(size)) out.size = size;
+    return out;
+  }
+
+  /** HEAD a blob: its size, or RegistryError (404: the registry does not have it). */
+  async headBlob(repository: string, digest: Digest): Promise<{ size: number | undefined }> {
+    const res = await this.request('HEAD', repository, `/v2/${repository}/blobs/${digest}`, {});
+    await res.body.dump();
+    const size = Number(header(res, 'content-length'));
+    return { size: Number.isSafeInteger(size) ? size : undefined };
+  }
+
+  /** A blob's raw bytes and announced size, unverified (the caller hashes them as it stores them). */
+  async openBlob(repository: string, digest: Digest): Promise<BlobResponse> {
+    const res = await this.request('GET', repository, `/v2/${repository}/blobs/${digest}`, {});
+    const size = Number(header(res, 'content-length'));
+    return { size: Number.isSafeInteger(size) ? size : undefined, body: res.body };
+  }
+
   /** A blob as a stream that errors (DigestMismatchError/SizeMismatchError) unless it is exactly `digest`. */
   async getBlob(repository: string, digest: Digest, size?: number): Promise<Readable> {
-    const res = await this.request(repository, `/v2/${repository}/blobs/${digest}`, {});
-    if (!res.body) throw new RegistryError(`blob ${digest}: empty response`, res.status);
-    const body = res.body as unknown as AsyncIterable<Uint8Array>;
+    const { body } = await this.openBlob(repository, digest);
     return Readable.from(verifyDigest(body, digest, size, `blob ${digest}`), { objectMode: false });
   }
 
@@ -153,26 +236,38 @@ export class RegistryClient {
     return undefined;
   }
 
-  /** One GET with the challenge flow: at most one retry after authenticating. */
-  private async request(repository: string, path: string, headers: Record<string, string>): Promise<Response> {
+  private async send(method: 'GET' | 'HEAD', url: string, headers: Record<string, string>): Promise<Response> {
+    try {
+      return await undiciRequest(url, { method, headers, dispatcher: this.dispatcher, maxRedirections: 5 });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const cause = e.code ? `${e.code}${e.message && !e.message.includes(e.code) ? ` (${e.message})` : ''}` : e.message;
+      throw new RegistryUnreachableError(`${method} ${url}: ${cause}`, undefined, undefined, { cause: err });
+    }
+  }
+
+  /** One request with the challenge flow: at most one retry after authenticating. */
+  private async request(method: 'GET' | 'HEAD', repository: string, path: string, headers: Record<string, string>): Promise<Response> {
     const scope = `repository:${repository}:pull`;
     const url = `${this.baseUrl}${path}`;
-    const send = () => {
+    const attempt = () => {
       const h: Record<string, string> = { ...headers, 'user-agent': this.opts.userAgent ?? 'wharf' };
       const auth = this.authHeader(scope);
       if (auth) h.authorization = auth;
-      return fetch(url, { headers: h, redirect: 'follow' });
+      return this.send(method, url, h);
     };
-    let res = await send();
-    if (res.status === 401) {
-      await res.body?.cancel();
-      const challenge = parseChallenge(res.headers.get('www-authenticate') ?? '');
-      if (!challenge) throw new UnauthorizedError(`${url}: 401 without a usable WWW-Authenticate challenge`, 401, 'UNAUTHORIZED');
+    let res = await attempt();
+    if (res.statusCode === 401) {
+      await res.body.dump();
+      const challenge = parseChallenge(header(res, 'www-authenticate') ?? '');
+      if (!challenge) throw new UnauthorizedError(`${method} ${url}: 401 without a usable WWW-Authenticate challenge`, 401, 'UNAUTHORIZED');
+      this.tokens.delete(scope);
       await this.authenticate(challenge, scope);
-      res = await send();
+      res = await attempt();
     }
-    if (res.ok) return res;
-    const body = await res.text().catch(() => '');
+    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    const body = method === 'HEAD' ? '' : await res.body.text().catch(() => '');
+    if (method === 'HEAD') await res.body.dump().catch(() => undefined);
     let code: string | undefined;
     let message = body.slice(0, 300);
     try {
@@ -184,8 +279,31 @@ export class RegistryClient {
     } catch {
       /* not JSON */
     }
-    const Cls = res.status === 401 ? UnauthorizedError : RegistryError;
-    throw new Cls(`GET ${url}: HTTP ${res.status}${message ? `: ${message}` : ''}`, res.status, code);
+    const Cls = res.statusCode === 401 ? UnauthorizedError : RegistryError;
+    throw new Cls(`${method} ${url}: HTTP ${res.statusCode}${message ? `: ${message}` : ''}`, res.statusCode, code);
+  }
+
+  /** The realm a challenge names, if we may call it: on the registry's own host, or the configured one. */
+  private trustedRealm(realm: string): URL {
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new UnauthorizedError(`${this.opts.registry} sent a Bearer challenge with an invalid realm`, 401, 'UNAUTHORIZED');
+    }
+    const own = new URL(this.baseUrl);
+    if (this.opts.tokenRealm) {
+      const allowed = new URL(this.opts.tokenRealm);
+      if (url.origin === allowed.origin && url.pathname === allowed.pathname) return url;
+    }
+    // Same host, and never a downgrade from https to http.
+    const sameHost = url.hostname === own.hostname && (url.protocol === own.protocol || url.protocol === 'https:');
+    if (sameHost && (url.protocol === 'http:' || url.protocol === 'https:')) return url;
+    throw new UnauthorizedError(
+      `${this.opts.registry} names a token realm on another host (${url.origin}${url.pathname}); it is not called unless configured as this registry's token realm`,
+      401,
+      'UNAUTHORIZED',
+    );
   }
 
   private async authenticate(challenge: Challenge, scope: string): Promise<void> {
@@ -197,19 +315,26 @@ export class RegistryClient {
     if (challenge.scheme !== 'bearer') throw new UnauthorizedError(`unsupported auth scheme "${challenge.scheme}"`, 401);
     const realm = challenge.params.realm;
     if (!realm) throw new UnauthorizedError('Bearer challenge without a realm', 401);
-    const tokenUrl = new URL(realm);
+    const tokenUrl = this.trustedRealm(realm);
     if (challenge.params.service) tokenUrl.searchParams.set('service', challenge.params.service);
     tokenUrl.searchParams.set('scope', challenge.params.scope ?? scope);
     const headers: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'wharf' };
     if (this.opts.credentials) headers.authorization = basic(this.opts.credentials);
-    const res = await fetch(tokenUrl, { headers });
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new UnauthorizedError(`token request to ${tokenUrl.origin}${tokenUrl.pathname} failed: HTTP ${res.status}`, res.status, 'UNAUTHORIZED');
+    const where = `${tokenUrl.origin}${tokenUrl.pathname}`;
+    const res = await this.send('GET', tokenUrl.toString(), headers);
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      await res.body.dump();
+      throw new UnauthorizedError(`token request to ${where} failed: HTTP ${res.statusCode}`, res.statusCode, 'UNAUTHORIZED');
     }
-    const body = (await res.json()) as { token?: string; access_token?: string };
+    let body: { token?: string; access_token?: string };
+    try {
+      body = JSON.parse(await readLimited(res.body, 1 << 20, `token from ${where}`).then((b) => b.toString('utf8'))) as typeof body;
+    } catch (err) {
+      if (err instanceof RegistryError) throw err;
+      throw new UnauthorizedError(`token endpoint ${where} returned no JSON`, 401);
+    }
     const token = body.token ?? body.access_token;
-    if (!token) throw new UnauthorizedError(`token endpoint ${tokenUrl.origin}${tokenUrl.pathname} returned no token`, 401);
+    if (!token) throw new UnauthorizedError(`token endpoint ${where} returned no token`, 401);
     this.tokens.set(scope, token);
   }
 }
@@ -218,14 +343,16 @@ function basic(c: Credentials): string {
   return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
 }
 
-async function readLimited(res: Response, limit: number, what: string): Promise<Buffer> {
+async function readLimited(body: Readable, limit: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
-  if (!res.body) return Buffer.alloc(0);
-  for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const c of body as AsyncIterable<Buffer>) {
     n += c.length;
-    if (n > limit) throw new RegistryError(`${what} is larger than ${limit} bytes`);
-    chunks.push(Buffer.from(c));
+    if (n > limit) {
+      body.destroy();
+      throw new RegistryError(`${what} is larger than ${limit} bytes`);
+    }
+    chunks.push(c);
   }
   return Buffer.concat(chunks);
 }

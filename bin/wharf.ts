@@ -5,6 +5,7 @@
  * loads the native addon.
  */
 import { Command } from 'commander';
+import { registerArchiveCommands } from '../server/archive/cli.js';
 import { registerServerCommands } from '../server/cli.js';
 import { registerRuntimeCommands } from '../runtime/cli/index.js';
 
@@ -16,6 +17,7 @@ program
   .showHelpAfterError('(run with --help for usage)');
 
 registerServerCommands(program);
+registerArchiveCommands(program);
 registerRuntimeCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -9,7 +9,8 @@
  * writes a tag only for a complete image.
  */
 import { createHash } from 'node:crypto';
-import { MediaTypes, parseManifest } from '../storage/manifest.js';
+import { parseManifest } from './manifest.js';
+import { MediaTypes } from './media-types.js';
 import { ArchiveError, resolveFile, type ArchiveEntry, type ArchiveIndex } from './archive-read.js';
 
 export interface PlannedBlob {

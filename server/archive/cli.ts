@@ -52,7 +52,7 @@ export function registerArchiveCommands(program: Command): void {
       .argument('<repository[:tag]>', 'where to store it; the tag defaults to the archive\'s own (else latest)'),
   ).action(async (file: string, target: string, flags: RegistryFlags) => {
     const { repository, tag } = splitReference(target);
-    const { parseRepositoryName, parseTag } = await import('../../storage/names.js');
+    const { parseRepositoryName, parseTag } = await import('../../oci/names.js');
     if (!parseRepositoryName(repository)) throw usageError(`"${repository}" is not a valid repository name (lower-case letters, digits, separators . _ - and /)`);
     if (tag !== undefined && !parseTag(tag)) throw usageError(`"${tag}" is not a valid tag`);
     const { createReadStream, statSync } = await import('node:fs');

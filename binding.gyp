@@ -16,7 +16,13 @@
     {
       "target_name": "wharf-init",
       "type": "executable",
-      "sources": ["runtime/native/init/wharf-init.c", "runtime/native/init/seccomp.c"],
+      "sources": [
+        "runtime/native/init/wharf-init.c",
+        "runtime/native/init/seccomp.c",
+        "runtime/native/init/rootfs.c",
+        "runtime/native/init/in-root.c",
+        "runtime/native/init/init-loop.c"
+      ],
       "cflags": ["-O2", "-Wall", "-Wextra"],
       "ldflags": ["-static"],
       "libraries": ["-l:libseccomp.a"]

@@ -3,8 +3,10 @@
  * static init helper (runtime/native/init/wharf-init.c).
  *
  *   spawnContainer(options)    clone into new namespaces, set the container up
- *                              (mounts, pivot_root, hostname, masks, uid/gid,
- *                              capabilities, no_new_privs) and exec its program.
+ *                              (mounts and binds resolved inside the rootfs,
+ *                              pivot_root, hostname, masks, cgroupfs, lo up,
+ *                              uid/gid, capabilities, no_new_privs) and exec its
+ *                              program (or, with `init`, fork it under a tiny init).
  *   execInContainer(pid, opts) join a running container's namespaces and exec.
  *
  * Both resolve to a ContainerProcess once the program was exec'd (or reject
@@ -72,6 +74,21 @@ export interface Namespaces {
   cgroup?: boolean;
 }
 
+/** A host file or directory bound into the container. The target is resolved inside the
+ * rootfs (an image's symlinks point inside it) and created with the source's type. */
+export interface BindMount {
+  /** Absolute host path (followed like Docker's bind sources). */
+  source: string;
+  /** Absolute path inside the container. */
+  target: string;
+  readonly: boolean;
+}
+
+/** The container's own cgroups shown read-only at /sys/fs/cgroup (needs the cgroup
+ * namespace). v1: one entry per hierarchy the container sits in, its controllers as the
+ * kernel names the mount ("memory", "cpu,cpuacct"); v2: the unified hierarchy. */
+export type CgroupFs = { version: 1; hierarchies: readonly string[] } | { version: 2 };
+
 interface ProcessOptions {
   /** argv; args[0] is resolved through PATH of `env` (Docker's default PATH if unset) unless it has a slash. */
   args: string[];
@@ -88,6 +105,9 @@ interface ProcessOptions {
   /** The seccomp filter (runtime/security/seccomp.ts); null: unconfined. Default Docker's
    * default profile for `capabilities`. */
   seccomp?: CompiledSeccomp | null;
+  /** PR_SET_PDEATHSIG(SIGKILL): the process dies with this Node process (the foreground
+   * `wharf run`; a daemon that outlives its clients does not want it). Default false. */
+  dieWithParent?: boolean;
   /** fds for the program's stdin, stdout, stderr. Default: this process's 0, 1, 2. */
   stdio?: [number, number, number];
   /** Called with the helper's host pid while it waits (before any setup): place it in its
@@ -106,6 +126,12 @@ export interface SpawnOptions extends ProcessOptions {
   maskedPaths?: readonly string[];
   /** Default DOCKER_READONLY_PATHS. */
   readonlyPaths?: readonly string[];
+  /** Bound in order, after /proc, /sys and /dev. */
+  binds?: readonly BindMount[];
+  /** Mount the container's cgroups at /sys/fs/cgroup (read-only). Default: none. */
+  cgroupfs?: CgroupFs;
+  /** `--init`: the helper stays PID 1, forwards signals to the program and reaps zombies. */
+  init?: boolean;
 }
 
 export type ExecOptions = ProcessOptions;
@@ -244,6 +270,42 @@ function writeProcess(w: SpecWriter, o: ProcessOptions, defaultCwd: string | und
   if (typeof caps !== 'bigint' || caps < 0n || caps >= 1n << 64n) throw new InvalidSpecError('capabilities must be a 64-bit bigint mask');
   w.add('caps', caps.toString(16));
   w.add('nnp', o.noNewPrivileges === false ? '0' : '1');
+  if (o.dieWithParent !== undefined && typeof o.dieWithParent !== 'boolean') throw new InvalidSpecError('dieWithParent must be a boolean');
+  if (o.dieWithParent) w.add('pdeathsig', '1');
+}
+
+function writeBinds(w: SpecWriter, binds: unknown): void {
+  if (binds === undefined) return;
+  if (!Array.isArray(binds)) throw new InvalidSpecError('binds must be an array');
+  binds.forEach((b: unknown, i) => {
+    if (typeof b !== 'object' || b === null) throw new InvalidSpecError(`binds[${i}] must be an object`);
+    const { source, target, readonly } = b as Record<string, unknown>;
+    const src = absolute(`binds[${i}].source`, source);
+    if (!existsSync(src)) throw new InvalidSpecError(`binds[${i}].source does not exist: ${src}`);
+    const dst = absolute(`binds[${i}].target`, target);
+    if (dst.split('/').every((c) => c === '' || c === '.')) throw new InvalidSpecError(`binds[${i}].target must not be /`);
+    if (typeof readonly !== 'boolean') throw new InvalidSpecError(`binds[${i}].readonly must be a boolean`);
+    w.add('bind', src);
+    w.add('bind-target', dst);
+    w.add('bind-ro', readonly ? '1' : '0');
+  });
+}
+
+const HIERARCHY = /^[a-z0-9_]+(,[a-z0-9_]+)*$/;
+
+function writeCgroupFs(w: SpecWriter, fs: unknown, cgroupns: boolean): void {
+  if (fs === undefined) return;
+  if (!cgroupns) throw new InvalidSpecError('cgroupfs needs a new cgroup namespace');
+  const f = fs as { version?: unknown; hierarchies?: unknown };
+  if (typeof fs !== 'object' || fs === null || (f.version !== 1 && f.version !== 2)) {
+    throw new InvalidSpecError('cgroupfs must be {version: 1, hierarchies} or {version: 2}');
+  }
+  if (f.version === 2) return w.add('cgroup2', '1');
+  if (!Array.isArray(f.hierarchies) || f.hierarchies.length === 0) throw new InvalidSpecError('cgroupfs.hierarchies must be a non-empty array');
+  for (const h of f.hierarchies) {
+    if (typeof h !== 'string' || !HIERARCHY.test(h)) throw new InvalidSpecError(`invalid cgroup v1 hierarchy: ${String(h)}`);
+    w.add('cgroup1', h);
+  }
 }
 
 /** The seccomp program for the spec (built once per profile: runtime/native/seccomp.ts), or null. */
@@ -364,6 +426,12 @@ export async function spawnContainer(options: SpawnOptions): Promise<ContainerPr
   // The cgroup namespace is unshared by the helper after it was placed in its cgroup,
   // so that the container's cgroup is its root.
   if (ns.cgroup) w.add('cgroupns', '1');
+  // A new network namespace has only lo, down: bring it up (Docker's --network none).
+  if (ns.net) w.add('lo', '1');
+  writeBinds(w, o.binds);
+  writeCgroupFs(w, o.cgroupfs, ns.cgroup);
+  if (o.init !== undefined && typeof o.init !== 'boolean') throw new InvalidSpecError('init must be a boolean');
+  if (o.init) w.add('init', '1');
   writeProcess(w, o, '/');
   await writeSeccomp(w, o);
   const stdio = checkStdio(o.stdio);

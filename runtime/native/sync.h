@@ -33,6 +33,13 @@ enum wharf_step {
   WHARF_STEP_EXEC,
   WHARF_STEP_SECCOMP,
   WHARF_STEP_DEVICES,
+  WHARF_STEP_SESSION,
+  WHARF_STEP_LOOPBACK,
+  WHARF_STEP_MOUNT_CGROUP,
+  WHARF_STEP_BINDS,
+  WHARF_STEP_PDEATHSIG,
+  WHARF_STEP_INIT,
+  WHARF_STEP_CLOSE_FDS,
 };
 
 static inline const char *wharf_step_name(int step) {
@@ -61,6 +68,13 @@ static inline const char *wharf_step_name(int step) {
     case WHARF_STEP_EXEC: return "exec";
     case WHARF_STEP_SECCOMP: return "seccomp";
     case WHARF_STEP_DEVICES: return "devices";
+    case WHARF_STEP_SESSION: return "session";
+    case WHARF_STEP_LOOPBACK: return "loopback";
+    case WHARF_STEP_MOUNT_CGROUP: return "mount_cgroup";
+    case WHARF_STEP_BINDS: return "binds";
+    case WHARF_STEP_PDEATHSIG: return "pdeathsig";
+    case WHARF_STEP_INIT: return "init";
+    case WHARF_STEP_CLOSE_FDS: return "close_fds";
     default: return "unknown";
   }
 }

@@ -10,7 +10,9 @@
  *   4        memfd holding the spec
  *
  * Spec: a sequence of NUL-terminated "key", "value" string pairs. Repeated keys
- * (arg, env, group, mask, rpath) accumulate in order. See runtime/native/spawn.ts.
+ * (arg, env, group, mask, rpath, join, cgroup1) accumulate in order; a bind is
+ * the three keys bind (host source), bind-target, bind-ro in this order. See
+ * runtime/native/spawn.ts.
  *
  * Handshake (numbered as in crun's comments):
  *   sync 1.  parent -> helper: one byte "G" once the helper sits in its cgroup
@@ -20,9 +22,15 @@
  *   sync 3.  helper -> parent: EOF, because fd 3 is CLOEXEC and the final
  *            execve() of the container's program closed it: success.
  *
+ * Always: its own session (setsid: no controlling terminal, so no TIOCSTI into
+ * the caller's), non-dumpable until the final execve, and every fd but 0-2
+ * close-on-exec before it (the CVE-2024-21626 class).
+ *
  * Modes:
  *   run   the helper is the container's init (PID 1 in a new pid namespace):
- *         mounts, pivot_root, hostname, masks, credentials, exec.
+ *         cgroup namespace, lo up, mounts and paths inside the rootfs (rootfs.c,
+ *         in-root.c), pivot_root, hostname, credentials, exec. With init=1 it
+ *         stays PID 1 and forks the program (init-loop.c).
  *   exec  the helper joins the namespaces of a running container (setns via
  *         /proc/<pid>/ns/<kind>), forks (so that the pid namespace applies), and the
  *         child sets credentials and execs. The helper waits and exits with the
@@ -40,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -49,6 +58,9 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <dirent.h>
+#include <net/if.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "../sync.h"
@@ -56,12 +68,16 @@
 
 #define SYNC_FD 3
 #define SPEC_FD 4
-#define MAX_LIST 4096
+#include "helper.h"
+#include "init-loop.h"
+#include "rootfs.h"
 
-struct list {
-  char *items[MAX_LIST + 1];
-  int n;
-};
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 
 static struct {
   const char *mode, *rootfs, *hostname, *cwd, *target;
@@ -71,11 +87,13 @@ static struct {
   int readonly, nnp, cgroupns;
   uint64_t caps;
   int have_caps;
+  int loopback, init, pdeathsig;
 } spec;
 
-static void fail(int step, int err, const char *fmt, ...) __attribute__((noreturn, format(printf, 3, 4)));
+/* Binds and cgroup hierarchies, read straight into the plan rootfs.c follows. */
+static struct rootfs_plan plan;
 
-static void fail(int step, int err, const char *fmt, ...) {
+void fail(int step, int err, const char *fmt, ...) {
   struct wharf_sync_error e;
   memset(&e, 0, sizeof e);
   e.step = step;
@@ -127,6 +145,21 @@ static void read_spec(void) {
     else if (!strcmp(k, "hostname")) spec.hostname = v;
     else if (!strcmp(k, "cwd")) spec.cwd = v;
     else if (!strcmp(k, "target")) spec.target = v;
+    else if (!strcmp(k, "bind")) {
+      if (plan.nbinds >= MAX_BINDS) fail(WHARF_STEP_SPEC, E2BIG, "too many binds");
+      plan.binds[plan.nbinds++].source = v;
+    }
+    else if (!strcmp(k, "bind-target") && plan.nbinds) plan.binds[plan.nbinds - 1].target = v;
+    else if (!strcmp(k, "bind-ro") && plan.nbinds) plan.binds[plan.nbinds - 1].readonly = !strcmp(v, "1");
+    else if (!strcmp(k, "cgroup1")) {
+      if (plan.nhierarchies >= MAX_CGROUP_HIERARCHIES) fail(WHARF_STEP_SPEC, E2BIG, "too many cgroup hierarchies");
+      plan.hierarchies[plan.nhierarchies++] = v;
+      plan.cgroupfs = 1;
+    }
+    else if (!strcmp(k, "cgroup2")) plan.cgroupfs = 2;
+    else if (!strcmp(k, "lo")) spec.loopback = !strcmp(v, "1");
+    else if (!strcmp(k, "init")) spec.init = !strcmp(v, "1");
+    else if (!strcmp(k, "pdeathsig")) spec.pdeathsig = !strcmp(v, "1");
     else if (!strcmp(k, "uid")) { spec.uid = strtol(v, NULL, 10); spec.have_user = 1; }
     else if (!strcmp(k, "gid")) { spec.gid = strtol(v, NULL, 10); spec.have_user = 1; }
     else if (!strcmp(k, "group")) push(&spec.groups, v);
@@ -144,6 +177,8 @@ static void read_spec(void) {
   }
   if (!spec.mode) fail(WHARF_STEP_SPEC, EINVAL, "no mode");
   if (spec.args.n == 0) fail(WHARF_STEP_SPEC, EINVAL, "no program");
+  for (int i = 0; i < plan.nbinds; i++)
+    if (!plan.binds[i].target) fail(WHARF_STEP_SPEC, EINVAL, "bind %s without target", plan.binds[i].source);
 }
 
 /* sync 1. */
@@ -154,112 +189,6 @@ static void wait_for_parent(void) {
   while (r < 0 && errno == EINTR);
   if (r < 0) fail(WHARF_STEP_SYNC, errno, "waiting for the parent");
   if (r == 0 || c != 'G') _exit(126); /* parent gave up: nobody to report to */
-}
-
-static int mkdir_p(const char *path, mode_t mode) {
-  char tmp[PATH_MAX];
-  if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) { errno = ENAMETOOLONG; return -1; }
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(tmp, mode) < 0 && errno != EEXIST) return -1;
-    *p = '/';
-  }
-  if (mkdir(tmp, mode) < 0 && errno != EEXIST) return -1;
-  return 0;
-}
-
-static void in_root(char *out, size_t n, const char *rel) {
-  if (snprintf(out, n, "%s%s", spec.rootfs, rel) >= (int)n) fail(WHARF_STEP_ROOTFS, ENAMETOOLONG, "%s", rel);
-}
-
-static void mount_in(int step, const char *src, const char *rel, const char *fstype, unsigned long flags,
-                     const char *data) {
-  char target[PATH_MAX];
-  in_root(target, sizeof target, rel);
-  if (mkdir_p(target, 0755) < 0) fail(step, errno, "mkdir %s", rel);
-  if (mount(src, target, fstype, flags, data) < 0) fail(step, errno, "mount %s on %s", fstype ? fstype : src, rel);
-}
-
-static void setup_dev(void) {
-  static const struct { const char *name; unsigned maj, min; } devs[] = {
-    {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
-  };
-  static const struct { const char *target, *name; } links[] = {
-    {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
-    {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}, {"/proc/kcore", "core"},
-  };
-  char path[PATH_MAX], host[64];
-  mount_in(WHARF_STEP_MOUNT_DEV, "tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
-  mode_t old = umask(0);
-  for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) {
-    in_root(path, sizeof path, "/dev/");
-    strncat(path, devs[i].name, sizeof path - strlen(path) - 1);
-    if (mknod(path, S_IFCHR | 0666, makedev(devs[i].maj, devs[i].min)) == 0) continue;
-    /* Not allowed to mknod (e.g. in a user namespace): bind the host's node. */
-    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
-    if (fd < 0) fail(WHARF_STEP_MOUNT_DEV, errno, "create /dev/%s", devs[i].name);
-    close(fd);
-    snprintf(host, sizeof host, "/dev/%s", devs[i].name);
-    if (mount(host, path, NULL, MS_BIND, NULL) < 0) fail(WHARF_STEP_MOUNT_DEV, errno, "bind /dev/%s", devs[i].name);
-  }
-  umask(old);
-  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-    in_root(path, sizeof path, "/dev/");
-    strncat(path, links[i].name, sizeof path - strlen(path) - 1);
-    if (symlink(links[i].target, path) < 0) fail(WHARF_STEP_MOUNT_DEV, errno, "symlink /dev/%s", links[i].name);
-  }
-  mount_in(WHARF_STEP_MOUNT_DEV, "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-           "newinstance,ptmxmode=0666,mode=0620,gid=5");
-  mount_in(WHARF_STEP_MOUNT_DEV, "shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-           "mode=1777,size=65536k");
-  mount_in(WHARF_STEP_MOUNT_DEV, "mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-}
-
-static void setup_rootfs(void) {
-  if (!spec.rootfs || spec.rootfs[0] != '/') fail(WHARF_STEP_ROOTFS, EINVAL, "rootfs must be absolute");
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail(WHARF_STEP_MOUNT_PRIVATE, errno, "make / rprivate");
-  if (mount(spec.rootfs, spec.rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-    fail(WHARF_STEP_ROOTFS, errno, "bind %s", spec.rootfs);
-  mount_in(WHARF_STEP_MOUNT_PROC, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-  mount_in(WHARF_STEP_MOUNT_SYS, "sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
-  setup_dev();
-  if (spec.cwd) {
-    char path[PATH_MAX];
-    in_root(path, sizeof path, spec.cwd);
-    if (mkdir_p(path, 0755) < 0) fail(WHARF_STEP_CHDIR, errno, "create working directory %s", spec.cwd);
-  }
-}
-
-static void pivot(void) {
-  if (chdir(spec.rootfs) < 0) fail(WHARF_STEP_PIVOT_ROOT, errno, "chdir %s", spec.rootfs);
-  /* runc's trick: pivot onto ".", the old root ends up stacked on top; detach it. */
-  if (syscall(SYS_pivot_root, ".", ".") < 0) fail(WHARF_STEP_PIVOT_ROOT, errno, "pivot_root %s", spec.rootfs);
-  if (umount2(".", MNT_DETACH) < 0) fail(WHARF_STEP_PIVOT_ROOT, errno, "detach old root");
-  if (chdir("/") < 0) fail(WHARF_STEP_PIVOT_ROOT, errno, "chdir /");
-}
-
-static void mask_paths(void) {
-  for (int i = 0; i < spec.masks.n; i++) {
-    const char *p = spec.masks.items[i];
-    struct stat st;
-    if (stat(p, &st) < 0) {
-      if (errno == ENOENT) continue;
-      fail(WHARF_STEP_MASK_PATHS, errno, "stat %s", p);
-    }
-    int r = S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0k")
-                                : mount("/dev/null", p, NULL, MS_BIND, NULL);
-    if (r < 0) fail(WHARF_STEP_MASK_PATHS, errno, "mask %s", p);
-  }
-  for (int i = 0; i < spec.rpaths.n; i++) {
-    const char *p = spec.rpaths.items[i];
-    if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
-      if (errno == ENOENT) continue;
-      fail(WHARF_STEP_READONLY_PATHS, errno, "bind %s", p);
-    }
-    if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-      fail(WHARF_STEP_READONLY_PATHS, errno, "remount %s read-only", p);
-  }
 }
 
 /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: then it is loaded before
@@ -346,16 +275,52 @@ static void exec_program(void) {
   fail(WHARF_STEP_EXEC, last, "%s: executable file not found in $PATH", prog);
 }
 
+/* Every fd but 0-2 close-on-exec, so that nothing of the host (a directory fd
+   that would let the program chdir out, CVE-2024-21626) reaches the program.
+   The sync fd stays open until the execve itself closes it (sync 3.). */
+static void close_fds(void) {
+  if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  if (errno != ENOSYS && errno != EINVAL) fail(WHARF_STEP_CLOSE_FDS, errno, "close_range");
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) fail(WHARF_STEP_CLOSE_FDS, errno, "list /proc/self/fd");
+  int own = dirfd(d);
+  for (struct dirent *e; (e = readdir(d));) {
+    int fd = atoi(e->d_name);
+    if (fd > 2 && fd != own && fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 && errno != EBADF)
+      fail(WHARF_STEP_CLOSE_FDS, errno, "close-on-exec fd %d", fd);
+  }
+  closedir(d);
+}
+
+/* PR_SET_PDEATHSIG: the program dies with the process that started it. Set after
+   the credentials (a uid change clears it), and checked for the race where the
+   parent died first: `alive` is a descriptor whose other end the parent holds,
+   so a hangup on it means the parent is gone (getppid() cannot tell across a pid
+   namespace: it is 0 either way). */
+static void die_with_parent(int alive) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) fail(WHARF_STEP_PDEATHSIG, errno, "PR_SET_PDEATHSIG");
+  struct pollfd p = {alive, POLLIN, 0};
+  char c;
+  if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLRDHUP) ||
+                             recv(alive, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0))
+    _exit(128 + SIGKILL);
+}
+
 static void run_mode(void) {
-  setup_rootfs();
-  pivot();
+  plan.rootfs = spec.rootfs;
+  plan.cwd = spec.cwd;
+  plan.readonly = spec.readonly;
+  plan.masks = spec.masks;
+  plan.rpaths = spec.rpaths;
+  if (!spec.cgroupns) plan.cgroupfs = 0; /* outside a cgroup namespace it would show the host's tree */
+  rootfs_prepare(&plan);
   if (spec.hostname && sethostname(spec.hostname, strlen(spec.hostname)) < 0)
     fail(WHARF_STEP_HOSTNAME, errno, "sethostname %s", spec.hostname);
-  mask_paths();
-  if (spec.readonly && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
-    fail(WHARF_STEP_READONLY_ROOTFS, errno, "remount / read-only");
-  if (spec.cwd && chdir(spec.cwd) < 0) fail(WHARF_STEP_CHDIR, errno, "chdir %s", spec.cwd);
+  rootfs_enter(&plan);
   set_credentials();
+  if (spec.pdeathsig) die_with_parent(SYNC_FD);
+  if (spec.init) init_fork(SYNC_FD); /* returns in the program's process */
+  close_fds();
   exec_program();
 }
 
@@ -393,14 +358,24 @@ static void exec_mode(void) {
       if (setns(fds[i], kinds[i].flag) < 0) fail(WHARF_STEP_SETNS, errno, "setns %s", kinds[i].name);
       close(fds[i]);
     }
-  if (spec.cwd && chdir(spec.cwd) < 0) fail(WHARF_STEP_CHDIR, errno, "chdir %s", spec.cwd);
+  /* After setns(mnt) the root is the container's: resolve the cwd inside it. */
+  if (spec.cwd) chdir_inside(spec.cwd);
+  if (spec.pdeathsig) die_with_parent(SYNC_FD);
+  int alive[2] = {-1, -1}; /* the helper holds alive[1]: its death hangs up alive[0] */
+  if (spec.pdeathsig && pipe2(alive, O_CLOEXEC) < 0) fail(WHARF_STEP_PDEATHSIG, errno, "pipe");
   exec_child = fork();
   if (exec_child < 0) fail(WHARF_STEP_EXEC, errno, "fork");
   if (exec_child == 0) {
     set_credentials();
+    if (spec.pdeathsig) {
+      close(alive[1]);
+      die_with_parent(alive[0]);
+    }
+    close_fds();
     exec_program();
   }
   close(SYNC_FD); /* the child holds the only copy now: its exec gives the EOF */
+  if (alive[0] >= 0) close(alive[0]);
   for (int s = 1; s < NSIG; s++)
     if (s != SIGKILL && s != SIGSTOP && s != SIGCHLD) signal(s, forward);
   int status;
@@ -420,12 +395,32 @@ static void exec_mode(void) {
   _exit(WEXITSTATUS(status));
 }
 
+/* In a new network namespace only lo exists, down; up, the kernel gives it
+   127.0.0.1/8 and ::1 (Docker's --network none). */
+static void loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) fail(WHARF_STEP_LOOPBACK, errno, "socket");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) fail(WHARF_STEP_LOOPBACK, errno, "SIOCGIFFLAGS lo");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) fail(WHARF_STEP_LOOPBACK, errno, "SIOCSIFFLAGS lo up");
+  close(s);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "--seccomp-bpf")) return wharf_seccomp_export_main();
+  /* Nobody in the container may ptrace us or open /proc/<pid>/exe (the host's
+     helper binary) or our fds while we set up; the final execve resets it. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) _exit(125);
   if (fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC) < 0) _exit(125);
   read_spec();
   wait_for_parent();
+  /* Own session, no controlling terminal: TIOCSTI cannot reach the caller's. */
+  if (setsid() < 0) fail(WHARF_STEP_SESSION, errno, "setsid");
   if (spec.cgroupns && unshare(CLONE_NEWCGROUP) < 0) fail(WHARF_STEP_CGROUPNS, errno, "unshare cgroup namespace");
+  if (spec.loopback) loopback_up();
   if (!strcmp(spec.mode, "run")) run_mode();
   else if (!strcmp(spec.mode, "exec")) exec_mode();
   fail(WHARF_STEP_SPEC, EINVAL, "unknown mode %s", spec.mode);

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 /**
  * The `wharf` command. Each verb lives in the module of its area and is loaded only
  * when that verb runs, so `wharf run` never pays for express and `wharf serve` never

@@ -14,6 +14,7 @@
  *       container.json                   the container record (wharf run: name, image, state)
  *       snapshot.json                    which layers the rootfs stacks (keeps them from GC)
  *       upper/ work/ rootfs/             overlay upper dir, work dir, mount point
+ *       hosts hostname resolv.conf       the container's /etc files, bind-mounted (as Docker's)
  *     names/<name>                       claim of a container name: holds the container id
  */
 import { join } from 'node:path';
@@ -88,5 +89,14 @@ export class NodeLayout {
   }
   rootfsDir(id: string): string {
     return join(this.containerDir(id), 'rootfs');
+  }
+  hostsPath(id: string): string {
+    return join(this.containerDir(id), 'hosts');
+  }
+  hostnamePath(id: string): string {
+    return join(this.containerDir(id), 'hostname');
+  }
+  resolvConfPath(id: string): string {
+    return join(this.containerDir(id), 'resolv.conf');
   }
 }

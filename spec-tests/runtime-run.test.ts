@@ -257,7 +257,8 @@ describe('wharf run: image config rules', () => {
     const r = await wharfRun(['--rm', img.probe, 'status']);
     assert.equal(field(r.stdout, 'Uid'), '1000\t1000\t1000\t1000');
     assert.equal(field(r.stdout, 'Gid'), '1000\t1000\t1000\t1000');
-    assert.equal(field(r.stdout, 'Groups'), '2000');
+    // Docker's groups: the primary gid first, then the /etc/group memberships.
+    assert.equal(field(r.stdout, 'Groups'), '1000 2000');
     assert.equal(field(r.stdout, 'Cwd'), '/srv/app');
   });
 
@@ -265,11 +266,12 @@ describe('wharf run: image config rules', () => {
     const r = await wharfRun(['--rm', '-u', '1234:extra', '-w', '/tmp/work/dir', img.probe, 'status']);
     assert.equal(field(r.stdout, 'Uid'), '1234\t1234\t1234\t1234');
     assert.equal(field(r.stdout, 'Gid'), '2000\t2000\t2000\t2000');
-    assert.equal(field(r.stdout, 'Groups'), '');
+    // An explicit group: it alone (Docker drops the memberships then).
+    assert.equal(field(r.stdout, 'Groups'), '2000');
     assert.equal(field(r.stdout, 'Cwd'), '/tmp/work/dir');
     const root = await wharfRun(['--rm', '-u', '0', img.probe, 'status']);
     assert.equal(field(root.stdout, 'Uid'), '0\t0\t0\t0');
-    assert.equal(field(root.stdout, 'Groups'), '3000');
+    assert.equal(field(root.stdout, 'Groups'), '0 3000');
     const env = await wharfRun(['--rm', '-u', '0', img.probe, 'env']);
     assert.match(env.stdout, /^HOME=\/root$/m);
   });

@@ -2,8 +2,10 @@
 import type { Command } from 'commander';
 import { registerImageCommands } from './images.js';
 import { registerRunCommand } from './run.js';
+import { registerContainerCommands } from './containers.js';
 
 export function registerRuntimeCommands(program: Command): void {
   registerImageCommands(program);
   registerRunCommand(program);
+  registerContainerCommands(program);
 }

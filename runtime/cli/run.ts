@@ -17,6 +17,19 @@ interface RunCliOptions extends RawRunFlags {
   registry: string;
 }
 
+/** Commander's usage errors in Docker's words (`docker run --nope` says "unknown flag: --nope"). */
+function dockerUsageMessage(text: string): string {
+  const line = text.replace(/\n$/, '');
+  const m =
+    /^error: unknown option '([^']*)'(.*)$/s.exec(line) ??
+    /^error: (missing required argument) 'image'$/.exec(line) ??
+    /^error: option '([^']*)' argument missing$/.exec(line);
+  if (m && line.startsWith('error: unknown option')) return `wharf run: unknown flag: ${m[1]}${m[2]}\n`;
+  if (m && m[1] === 'missing required argument') return '"wharf run" requires at least 1 argument\nUsage:  wharf run [OPTIONS] IMAGE [COMMAND] [ARG...]\n';
+  if (m) return `wharf run: flag needs an argument: ${m[1]}\n`;
+  return `wharf run: ${line.replace(/^error: /, '')}\n`;
+}
+
 function fail(message: string, exitCode: number): never {
   process.stderr.write(`wharf run: ${message}\n`);
   process.exit(exitCode);
@@ -32,6 +45,10 @@ export function registerRunCommand(program: Command): void {
     .argument('[command...]', 'command and arguments (default: the image Entrypoint/Cmd)')
     .helpOption('--help', 'display help for command')
     .passThroughOptions()
+    // Usage errors exit 125, as docker run's do.
+    .configureOutput({ outputError: (text, write) => write(dockerUsageMessage(text)) })
+    .showHelpAfterError("See 'wharf run --help'.")
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 125))
     .option('--rm', 'remove the container (rootfs, records) when it exits')
     .option('--name <name>', 'container name, unique among running containers')
     .option('-e, --env <KEY=value|KEY>', 'set an environment variable (KEY alone: the host value); repeatable', collect)
@@ -39,6 +56,11 @@ export function registerRunCommand(program: Command): void {
     .option('-h, --hostname <name>', 'container host name (default: the short container ID)')
     .option('-w, --workdir <dir>', 'working directory inside the container (created if missing)')
     .option('-u, --user <name|uid[:group|gid]>', 'user (and group) to run as')
+    .option('--group-add <group|gid>', "add a supplementary group (a name from the image's /etc/group, or a gid); repeatable", collect)
+    .option('--dns <ip>', "nameserver for the container's /etc/resolv.conf; repeatable", collect)
+    .option('--dns-search <domain>', "search domain for /etc/resolv.conf ('.' for none); repeatable", collect)
+    .option('--dns-option <option>', 'resolver option for /etc/resolv.conf (e.g. ndots:2); repeatable', collect)
+    .option('--add-host <host:ip>', 'add a line to /etc/hosts; repeatable', collect)
     .option('--entrypoint <program>', "override the image's Entrypoint (drops its Cmd); '' resets it")
     .option('-m, --memory <bytes>', 'memory limit, e.g. 32m, 1g')
     .option('--memory-swap <bytes>', 'memory + swap limit; -1 unlimited (default: twice --memory)')

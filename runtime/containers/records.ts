@@ -23,6 +23,9 @@ export interface ContainerRecord {
   command: string[];
   created: string;
   state: ContainerState;
+  /** the `wharf run` process that started the container and cleans up after it: once it
+   * is gone, the container is a leftover (`wharf container prune`) */
+  owner?: { pid: number; startTime: string | null };
   /** host pid of the container's init while it runs */
   pid?: number;
   /** /proc/<pid>/stat start time, so that a reused pid is not mistaken for it */

@@ -6,13 +6,16 @@
  *   parseRunFlags(flags, env)       flag values -> RunFlags (sizes, cpus, env, network ...)
  *   commandLine(config, flags)      Entrypoint/Cmd with --entrypoint and trailing args
  *   mergeEnv(...)                   HOSTNAME, image Env, --env-file, -e; PATH and HOME defaults
- *   resolveUser(rootfs, spec)       name|uid[:group|gid] against the container's files
+ *   resolveUser(rootfs, spec, adds) name|uid[:group|gid] and --group-add against the container's files
  *   workingDir(config, flags)       -w, else image WorkingDir, else /
  */
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { posix } from 'node:path';
 import type { CgroupLimits } from '../cgroups/driver.js';
 import type { ContainerConfig } from '../../oci/image.js';
+import { InRootError, readFileInRoot } from '../layers/in-root.js';
+import { parseAddHost, type DnsFlags, type ExtraHost } from './etc-files.js';
 
 /** A user error in the flags or the image: `wharf run` exits 125 with the message. */
 export class RunOptionsError extends Error {
@@ -41,6 +44,11 @@ export interface RawRunFlags {
   readOnly?: boolean;
   interactive?: boolean;
   cidfile?: string;
+  groupAdd?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
+  addHost?: string[];
 }
 
 export interface RunFlags {
@@ -58,6 +66,10 @@ export interface RunFlags {
   readOnly: boolean;
   interactive: boolean;
   cidfile?: string;
+  /** --group-add entries as given (names are looked up in the image's /etc/group) */
+  groupAdd: string[];
+  dns: DnsFlags;
+  addHosts: ExtraHost[];
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -119,6 +131,9 @@ export async function parseRunFlags(raw: RawRunFlags, hostEnv: Record<string, st
     network: 'none',
     readOnly: raw.readOnly ?? false,
     interactive: raw.interactive ?? false,
+    groupAdd: [],
+    dns: { servers: [], search: [], options: [] },
+    addHosts: [],
   };
   if (raw.name !== undefined) {
     if (!NAME.test(raw.name)) throw new RunOptionsError(`invalid container name "${raw.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -140,6 +155,27 @@ export async function parseRunFlags(raw: RawRunFlags, hostEnv: Record<string, st
   if (raw.user !== undefined) {
     if (raw.user === '' || raw.user.includes('\0')) throw new RunOptionsError('invalid --user ""');
     flags.user = raw.user;
+  }
+  for (const g of raw.groupAdd ?? []) {
+    if (g === '' || g.includes(':') || g.includes('\0') || /\s/.test(g)) throw new RunOptionsError(`invalid --group-add "${g}": a group name or gid`);
+    flags.groupAdd.push(g);
+  }
+  for (const ns of raw.dns ?? []) {
+    if (isIP(ns) === 0) throw new RunOptionsError(`${ns} is not an ip address (--dns)`);
+    flags.dns.servers.push(ns);
+  }
+  for (const d of raw.dnsSearch ?? []) {
+    if (d !== '.' && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\.?$/.test(d)) throw new RunOptionsError(`${d} is not a valid domain (--dns-search)`);
+    flags.dns.search.push(d);
+  }
+  for (const o of raw.dnsOption ?? []) {
+    if (o === '' || /\s/.test(o)) throw new RunOptionsError(`invalid --dns-option "${o}"`);
+    flags.dns.options.push(o);
+  }
+  for (const h of raw.addHost ?? []) {
+    const host = parseAddHost(h);
+    if (!host) throw new RunOptionsError(`invalid argument "${h}" for "--add-host" flag: expected host:ip`);
+    flags.addHosts.push(host);
   }
   if (raw.entrypoint !== undefined) flags.entrypoint = raw.entrypoint;
   if (raw.cidfile !== undefined) flags.cidfile = raw.cidfile;
@@ -269,12 +305,20 @@ interface GroupEntry {
   members: string[];
 }
 
-/** Reads a file of the container (inside rootfs, never following a symlink out of it: /etc is read as is). */
+/** Docker reads these files whole; a cap keeps a hostile image from making us read gigabytes. */
+const MAX_ACCOUNT_FILE = 16 * 1024 * 1024;
+
+/**
+ * Reads /etc/passwd or /etc/group of the container: resolved inside the rootfs (an image's
+ * `/etc/passwd -> /etc/passwd` is the image's own file), regular files only (a device or
+ * FIFO there is refused, never read). Missing: undefined, as Docker treats it.
+ */
 async function readContainerFile(rootfs: string, path: string): Promise<string | undefined> {
   try {
-    return await readFile(posix.join(rootfs, path), 'utf8');
-  } catch {
-    return undefined;
+    return (await readFileInRoot(rootfs, path, MAX_ACCOUNT_FILE))?.toString('utf8');
+  } catch (e) {
+    if (e instanceof InRootError) throw new RunOptionsError(`cannot resolve the user: ${e.message}`, { cause: e });
+    throw e;
   }
 }
 
@@ -314,11 +358,13 @@ function checkedId(what: string, s: string): number {
 
 /**
  * `name|uid[:group|gid]` (from -u or the image's User) against the container's /etc/passwd
- * and /etc/group, like Docker (libcontainer's GetExecUser): a name must exist; a numeric
- * uid need not (gid 0 then); the primary group is the passwd entry's unless given; the
- * supplementary groups are the /etc/group entries that list the user as a member.
+ * and /etc/group, like Docker (libcontainer's GetExecUser, then moby's getUser): a name must
+ * exist; a numeric uid need not (gid 0 then); the primary group is the passwd entry's unless
+ * given. The supplementary groups are, in Docker's order: the primary gid, the /etc/group
+ * entries that list the user as a member (only when no group was given), then each
+ * --group-add (a group name of the image, or a numeric gid).
  */
-export async function resolveUser(rootfs: string, spec: string | undefined): Promise<ResolvedUser> {
+export async function resolveUser(rootfs: string, spec: string | undefined, groupAdd: readonly string[] = []): Promise<ResolvedUser> {
   const s = spec ?? '';
   const [userPart = '', groupPart, ...rest] = s.split(':');
   if (rest.length > 0) throw new RunOptionsError(`invalid user "${s}": expected name|uid[:group|gid]`);
@@ -338,6 +384,7 @@ export async function resolveUser(rootfs: string, spec: string | undefined): Pro
   }
   let gid = entry?.gid ?? 0;
   const groups = parseGroup(await readContainerFile(rootfs, '/etc/group'));
+  let memberOf: number[] = [];
   if (groupPart !== undefined) {
     if (groupPart === '') throw new RunOptionsError(`invalid user "${s}": empty group`);
     if (ID_RE.test(groupPart)) gid = checkedId('gid', groupPart);
@@ -346,8 +393,17 @@ export async function resolveUser(rootfs: string, spec: string | undefined): Pro
       if (!g) throw new RunOptionsError(`unable to find group ${groupPart}: no matching entries in group file`);
       gid = g.gid;
     }
+  } else if (entry) {
+    memberOf = groups.filter((g) => g.members.includes(entry.name)).map((g) => g.gid);
   }
-  const additionalGids = entry ? [...new Set(groups.filter((g) => g.members.includes(entry.name)).map((g) => g.gid))] : [];
+  const added = new Set<number>();
+  for (const ag of groupAdd) {
+    const g = groups.find((x) => x.name === ag || String(x.gid) === ag);
+    if (g) added.add(g.gid);
+    else if (ID_RE.test(ag)) added.add(checkedId('--group-add gid', ag));
+    else throw new RunOptionsError(`unable to find group ${ag}: no matching entries in group file`);
+  }
+  const additionalGids = [...new Set([gid, ...memberOf, ...added])];
   const home = entry?.home ?? (uid === 0 ? '/root' : '/');
   return { uid, gid, additionalGids, home };
 }

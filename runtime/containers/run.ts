@@ -5,16 +5,20 @@
  *   name       claimed (unique among running containers)
  *   rootfs     an overlay of the shared unpacked layers + the container's upper dir   } in
  *   cgroup     wharf/<id> with the limits                                             } parallel
- *   plan       argv, env, user, cwd, hostname: all computed before clone
+ *   record     written first (state created, owner: this process), so that a SIGKILLed
+ *              `wharf run` leaves a record `wharf container prune` finds
+ *   plan       argv, env, user and groups, cwd, hostname, /etc files: all before clone
+ *   stdio      pipes relayed by this process (stdio-relay.ts), never the caller's fds
  *   spawn      clone + the init helper; placed in its cgroup while the helper waits
- *   wait       signals forwarded; exit code, or 128+signal; OOM kills reported (137)
+ *   wait       signals forwarded; output copied to EOF; exit code, or 128+signal; OOM
+ *              kills reported (137)
  *   cleanup    cgroup destroyed; rootfs unmounted; with --rm, everything removed
  *
  * Failures before the program runs are RunErrors carrying Docker's exit codes: 125 for
  * wharf's own errors, 126 when the program cannot be invoked, 127 when it is not found.
  */
-import { closeSync, openSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { createCgroupDriver } from '../cgroups/detect.js';
 import type { Cgroup } from '../cgroups/driver.js';
@@ -24,6 +28,8 @@ import { formatReference, parseReference } from '../../oci/reference.js';
 import type { ImageRecord, PullOptions } from '../images/store.js';
 import { ContainerStartError, exitStatusCode, spawnContainer, type ContainerProcess, type SpawnOptions } from '../native/spawn.js';
 import { commandLine, mergeEnv, resolveUser, workingDir, type RunFlags } from './run-options.js';
+import { readHostFile, writeEtcFiles } from './etc-files.js';
+import { StdioRelay, type CallerStdio } from './stdio-relay.js';
 import { prepareSnapshot, removeSnapshot, unmountSnapshot } from '../layers/snapshots.js';
 
 export class RunError extends Error {
@@ -46,9 +52,11 @@ export interface RunRequest {
   root: string;
   /** registry for image names without a host */
   defaultRegistry?: string;
-  /** the program's stdout and stderr (stdin comes from /dev/null unless -i). Default 1, 2. */
-  stdout?: number;
-  stderr?: number;
+  /** Where the program's output is copied to, and (with -i) its input read from; the
+   * container gets pipes, never these. Default: this process's stdin, stdout, stderr. */
+  stdio?: Partial<CallerStdio>;
+  /** the host's files the container's /etc files start from (tests point elsewhere) */
+  hostEtc?: { resolvConf?: string; hosts?: string };
   /** messages of wharf itself (pull notices, warnings). Default: stderr. */
   log?: (line: string) => void;
   pull?: Pick<PullOptions, 'onProgress'>;
@@ -148,7 +156,9 @@ export async function runContainer(req: RunRequest): Promise<RunResult> {
     // The cgroup and the rootfs are independent: tear both down at once.
     await Promise.all([
       cg ? attempt(() => cg!.destroy()) : undefined,
-      mounted ? attempt(() => (flags.rm ? removeSnapshot(layout, id) : unmountSnapshot(layout, id))) : undefined,
+      mounted
+        ? attempt(() => (flags.rm ? removeSnapshot(layout, id) : unmountSnapshot(layout, id)))
+        : attempt(() => rm(layout.containerDir(id), { recursive: true, force: true })), // nothing is mounted there
     ]);
     if (mounted && !flags.rm && record) {
       const done: ContainerRecord = { ...record, state: 'exited', oomKilled, finished: new Date().toISOString() };
@@ -161,8 +171,21 @@ export async function runContainer(req: RunRequest): Promise<RunResult> {
     if (errors.length > 0) log(`warning: cleanup of ${shortId} failed: ${errors.map((e) => (e as Error).message).join('; ')}`);
   };
 
-  let devNull: number | undefined;
+  let relay: StdioRelay | undefined;
   try {
+    const startTime = await processStartTime(process.pid);
+    record = {
+      id,
+      name,
+      image: image.reference,
+      imageId: image.configDigest,
+      command: argv,
+      created: new Date().toISOString(),
+      state: 'created',
+      owner: { pid: process.pid, startTime },
+    };
+    await mkdir(layout.containerDir(id), { recursive: true, mode: 0o700 });
+    await containers.write(record);
     const layers = image.layers.map((l) => l.diffId);
     const [cgroup] = await Promise.allSettled([
       driver.create(id, flags.limits),
@@ -191,11 +214,21 @@ export async function runContainer(req: RunRequest): Promise<RunResult> {
 
     // The plan: everything is decided here, before clone.
     const rootfs = layout.rootfsDir(id);
-    const user = await resolveUser(rootfs, flags.user ?? (image.config.User || undefined));
     const hostname = flags.hostname ?? (flags.network === 'host' ? hostHostname(shortId) : shortId);
+    const [user, etcBinds] = await Promise.all([
+      resolveUser(rootfs, flags.user ?? (image.config.User || undefined), flags.groupAdd),
+      Promise.all([readHostFile(req.hostEtc?.resolvConf ?? '/etc/resolv.conf'), readHostFile(req.hostEtc?.hosts ?? '/etc/hosts')]).then(([hostResolvConf, hostHosts]) =>
+        writeEtcFiles(layout, id, { hostname, hostNetwork: flags.network === 'host', dns: flags.dns, addHosts: flags.addHosts, hostResolvConf, hostHosts }, flags.readOnly),
+      ),
+    ]);
     const env = mergeEnv(image.config.Env, flags.env, hostname, user.home);
-    devNull = flags.interactive ? undefined : openSync('/dev/null', 'r');
-    const spec: SpawnOptions = {
+    relay = StdioRelay.open(flags.interactive, {
+      stdin: req.stdio?.stdin ?? process.stdin,
+      stdout: req.stdio?.stdout ?? process.stdout,
+      stderr: req.stdio?.stderr ?? process.stderr,
+    });
+    // binds: until runtime/native/spawn.ts has them (iso-init), the field rides along unused.
+    const spec: SpawnOptions & { binds?: unknown } = {
       rootfs,
       args: argv,
       env,
@@ -206,17 +239,9 @@ export async function runContainer(req: RunRequest): Promise<RunResult> {
       readOnlyRootfs: flags.readOnly,
       // Docker's default: setuid binaries keep working unless --security-opt no-new-privileges.
       noNewPrivileges: false,
-      stdio: [devNull ?? 0, req.stdout ?? 1, req.stderr ?? 2],
+      stdio: relay.fds,
+      binds: etcBinds,
       beforeStart: (pid) => cgroup!.addProcess(pid),
-    };
-    record = {
-      id,
-      name,
-      image: image.reference,
-      imageId: image.configDigest,
-      command: argv,
-      created: new Date().toISOString(),
-      state: 'created',
     };
 
     try {
@@ -224,23 +249,22 @@ export async function runContainer(req: RunRequest): Promise<RunResult> {
     } catch (e) {
       if (e instanceof ContainerStartError) throw startFailure(e);
       throw new RunError((e as Error).message, 125);
-    } finally {
-      if (devNull !== undefined) closeSync(devNull);
-      devNull = undefined;
     }
+    relay.started();
     record = { ...record, state: 'running', pid: proc.pid };
-    const startTime = await processStartTime(proc.pid);
-    if (startTime) record.pidStartTime = startTime;
+    const pidStartTime = await processStartTime(proc.pid);
+    if (pidStartTime) record.pidStartTime = pidStartTime;
     await containers.write(record).catch((e: Error) => log(`warning: cannot write the container record: ${e.message}`));
     req.onStart?.(proc, id);
   } catch (e) {
-    if (devNull !== undefined) closeSync(devNull);
+    relay?.abort();
     const err = e instanceof RunError ? e : new RunError((e as Error).message, 125);
     await cleanup(err.exitCode, false);
     throw err;
   }
 
-  const status = await proc.wait();
+  // Every byte the program wrote is passed on before wharf run exits.
+  const [status] = await Promise.all([proc.wait(), relay.finished()]);
   let oomKilled = false;
   try {
     oomKilled = (await cg!.stats()).oomKills > 0;

@@ -8,6 +8,7 @@
  *                              uid/gid, capabilities, no_new_privs) and exec its
  *                              program (or, with `init`, fork it under a tiny init).
  *   execInContainer(pid, opts) join a running container's namespaces and exec.
+ *   createPipe()               a close-on-exec pipe for a container's stdio.
  *
  * Both resolve to a ContainerProcess once the program was exec'd (or reject
  * with a ContainerStartError naming the failed step), and leave a hook,
@@ -328,6 +329,13 @@ function checkStdio(stdio: unknown): [number, number, number] {
 }
 
 /* ---------- processes ---------- */
+
+/** A pipe (both ends close-on-exec) for a container's stdio: the child end is dup'ed into
+ * the helper's 0-2 by spawn; the caller keeps the other end and closes the child's. */
+export function createPipe(): { read: number; write: number } {
+  const [read, write] = native().pipe();
+  return { read, write };
+}
 
 /** A started container process (or exec'd process): the helper's host pid, held by a pidfd. */
 export class ContainerProcess {

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { parseDuration, parseSize } from './units.js';
 
 export interface HttpConfig {
   /** host:port to listen on, e.g. 127.0.0.1:5000 */
@@ -72,11 +73,57 @@ export interface LogConfig {
   requests: boolean;
 }
 
+/** One registry the cache pulls through: names under `<name>/` are cached from `url`. */
+export interface UpstreamConfig {
+  /** the prefix: localhost:5000/<name>/library/busybox (and the value of containerd's ?ns=) */
+  name: string;
+  url: string;
+  username: string;
+  password: string;
+  /** a file holding the password (read at start), instead of `password` */
+  passwordFile: string;
+  /** ms between HEADs that revalidate a tag; 0 = every request */
+  revalidate: number;
+  /** PEM file of CA certificates to trust for this upstream; "" = the system's */
+  ca: string;
+  /** a token endpoint on another host that this upstream's challenges may name (Docker Hub: https://auth.docker.io/token) */
+  tokenRealm: string;
+}
+
+export interface ProxyConfig {
+  upstreams: UpstreamConfig[];
+  /** upstream for un-prefixed names that are not hosted (dockerd's registry-mirrors); "" = none */
+  default: string;
+  /** bytes of cached content kept; least recently used goes first; 0 = no limit */
+  maxBytes: number;
+}
+
+/** Per repository glob: keep the N most recent tags, drop untagged manifests after a delay. */
+export interface RetentionRule {
+  repositories: string[];
+  /** 0 = keep every tag */
+  keepTags: number;
+  /** ms; undefined = gc.untaggedAfter */
+  untaggedAfter?: number;
+}
+
+export interface GcConfig {
+  /** ms between scheduled collections; 0 = never on a schedule */
+  interval: number;
+  /** ms a committed blob is safe before a manifest must reference it */
+  uploadLease: number;
+  /** ms after which an untagged manifest is no longer a root */
+  untaggedAfter: number;
+  retention: RetentionRule[];
+}
+
 export interface WharfConfig {
   http: HttpConfig;
   storage: StorageConfig;
   auth: AuthConfig;
   log: LogConfig;
+  proxy: ProxyConfig;
+  gc: GcConfig;
 }
 
 export class ConfigError extends Error {
@@ -110,8 +157,18 @@ export function defaultConfig(): WharfConfig {
       access: [],
     },
     log: { level: 'info', requests: true },
+    proxy: { upstreams: [], default: '', maxBytes: 0 },
+    gc: { interval: 3_600_000, uploadLease: 3_600_000, untaggedAfter: 24 * 3_600_000, retention: [] },
   };
 }
+
+/** Keys written as durations or sizes (`5m`, `50GiB`): converted on the way in, from YAML and env alike. */
+const CONVERTED: Record<string, (v: unknown) => number | undefined> = {
+  'proxy.maxBytes': parseSize,
+  'gc.interval': parseDuration,
+  'gc.uploadLease': parseDuration,
+  'gc.untaggedAfter': parseDuration,
+};
 
 /** WHARF_HTTP_ADDR -> http.addr, WHARF_STORAGE_DELETE_ENABLED -> storage.delete.enabled, ... */
 const ENV_KEYS: Record<string, string> = {
@@ -132,6 +189,13 @@ const ENV_KEYS: Record<string, string> = {
   WHARF_AUTH_TOKEN_ISSUER: 'auth.token.issuer',
   WHARF_LOG_LEVEL: 'log.level',
   WHARF_LOG_REQUESTS: 'log.requests',
+  /** a JSON list of upstreams, as proxy.upstreams in YAML */
+  WHARF_PROXY_UPSTREAMS: 'proxy.upstreams',
+  WHARF_PROXY_DEFAULT: 'proxy.default',
+  WHARF_PROXY_MAX_BYTES: 'proxy.maxBytes',
+  WHARF_GC_INTERVAL: 'gc.interval',
+  WHARF_GC_UPLOAD_LEASE: 'gc.uploadLease',
+  WHARF_GC_UNTAGGED_AFTER: 'gc.untaggedAfter',
 };
 
 /**
@@ -175,7 +239,10 @@ function merge(dst: Record<string, unknown>, src: unknown, prefix: string): void
     const path = prefix ? `${prefix}.${key}` : key;
     if (!(key in dst)) throw new ConfigError(`unknown config key "${path}"`);
     const current = dst[key];
-    if (FREE_MAPS.has(path)) {
+    const convert = CONVERTED[path];
+    if (convert) {
+      dst[key] = converted(convert, value, path);
+    } else if (FREE_MAPS.has(path)) {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${path}: expected a mapping`);
       dst[key] = value;
     } else if (Array.isArray(current)) {
@@ -191,13 +258,32 @@ function merge(dst: Record<string, unknown>, src: unknown, prefix: string): void
   }
 }
 
+function converted(convert: (v: unknown) => number | undefined, value: unknown, where: string): number {
+  const n = convert(value);
+  if (n === undefined) {
+    const kind = convert === parseSize ? 'a size such as 512MiB or 50GiB' : 'a duration such as 30s, 5m, 1h or 7d';
+    throw new ConfigError(`${where}: expected ${kind}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
 function setPath(obj: Record<string, unknown>, path: string, value: string, envName: string): void {
   const parts = path.split('.');
   let node = obj;
   for (const p of parts.slice(0, -1)) node = node[p] as Record<string, unknown>;
   const last = parts[parts.length - 1]!;
   const current = node[last];
-  if (typeof current === 'boolean') {
+  const convert = CONVERTED[path];
+  if (convert) {
+    node[last] = converted(convert, value, envName);
+  } else if (Array.isArray(current)) {
+    try {
+      node[last] = JSON.parse(value) as unknown;
+    } catch {
+      throw new ConfigError(`${envName}: expected a JSON list`);
+    }
+    if (!Array.isArray(node[last])) throw new ConfigError(`${envName}: expected a JSON list`);
+  } else if (typeof current === 'boolean') {
     if (!/^(true|false|1|0)$/.test(value)) throw new ConfigError(`${envName}: expected true or false, got "${value}"`);
     node[last] = value === 'true' || value === '1';
   } else if (typeof current === 'number') {
@@ -214,6 +300,14 @@ const ACTIONS = ['pull', 'push', 'delete', '*'];
 
 function validate(c: WharfConfig): void {
   parseListenAddress(c.http.addr, 'http.addr');
+  c.proxy.upstreams = c.proxy.upstreams.map((u, i) => upstreamConfig(u, `proxy.upstreams[${i}]`));
+  const names = c.proxy.upstreams.map((u) => u.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new ConfigError(`proxy.upstreams: the name "${dup}" is used twice`);
+  if (c.proxy.default && !names.includes(c.proxy.default)) {
+    throw new ConfigError(`proxy.default: "${c.proxy.default}" is not the name of an upstream (${names.join(', ') || 'none configured'})`);
+  }
+  c.gc.retention = c.gc.retention.map((r, i) => retentionRule(r, `gc.retention[${i}]`));
   if (!c.storage.root) throw new ConfigError('storage.root: must not be empty');
   if (!LOG_LEVELS.includes(c.log.level)) {
     throw new ConfigError(`log.level: expected one of ${LOG_LEVELS.join(', ')}, got "${c.log.level}"`);
@@ -258,4 +352,65 @@ export function parseListenAddress(addr: string, key = 'http.addr'): { host: str
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw new ConfigError(`${key}: expected host:port, got "${addr}"`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/** Fields of one upstream; unknown keys refused, defaults filled in. */
+function upstreamConfig(raw: unknown, at: string): UpstreamConfig {
+  const u = mapping(raw, at, ['name', 'url', 'username', 'password', 'passwordFile', 'revalidate', 'ca', 'tokenRealm']);
+  const str = (key: string, dflt = ''): string => {
+    const v = u[key] ?? dflt;
+    if (typeof v !== 'string') throw new ConfigError(`${at}.${key}: expected a string`);
+    return v;
+  };
+  const out: UpstreamConfig = {
+    name: str('name'),
+    url: str('url').replace(/\/+$/, ''),
+    username: str('username'),
+    password: str('password'),
+    passwordFile: str('passwordFile'),
+    revalidate: converted(parseDuration, u.revalidate ?? '5m', `${at}.revalidate`),
+    ca: str('ca'),
+    tokenRealm: str('tokenRealm'),
+  };
+  // The name is the first component of cached repository names: it must be one.
+  if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?$/.test(out.name)) {
+    throw new ConfigError(`${at}.name: expected a host-like name such as docker.io or ghcr.io, got "${out.name}"`);
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(out.url);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !['http:', 'https:'].includes(url.protocol) || url.pathname !== '/' || url.search) {
+    throw new ConfigError(`${at}.url: expected http(s)://host[:port], got "${out.url}"`);
+  }
+  if (out.password && out.passwordFile) throw new ConfigError(`${at}: set password or passwordFile, not both`);
+  if ((out.password || out.passwordFile) && !out.username) throw new ConfigError(`${at}.username: a password needs a username`);
+  if (out.passwordFile) {
+    try {
+      out.password = readFileSync(out.passwordFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new ConfigError(`${at}.passwordFile: cannot read ${out.passwordFile}: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
+function retentionRule(raw: unknown, at: string): RetentionRule {
+  const r = mapping(raw, at, ['repositories', 'keepTags', 'untaggedAfter']);
+  if (!Array.isArray(r.repositories) || r.repositories.length === 0 || r.repositories.some((v) => typeof v !== 'string')) {
+    throw new ConfigError(`${at}.repositories: expected a list of repository globs`);
+  }
+  const keepTags = r.keepTags ?? 0;
+  if (typeof keepTags !== 'number' || !Number.isSafeInteger(keepTags) || keepTags < 0) throw new ConfigError(`${at}.keepTags: expected a count`);
+  const rule: RetentionRule = { repositories: r.repositories as string[], keepTags };
+  if (r.untaggedAfter !== undefined) rule.untaggedAfter = converted(parseDuration, r.untaggedAfter, `${at}.untaggedAfter`);
+  return rule;
+}
+
+function mapping(raw: unknown, at: string, keys: string[]): Record<string, unknown> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${at}: expected a mapping`);
+  for (const key of Object.keys(raw)) if (!keys.includes(key)) throw new ConfigError(`unknown config key "${at}.${key}"`);
+  return raw as Record<string, unknown>;
 }

@@ -159,9 +159,9 @@ export class RegistryClient {
     });
   }
 
-  /** Free the connection pool (the proxy cache does at close; a pull's client just goes away). */
+  /** Drop the connection pool, aborting requests in flight (the proxy cache at shutdown). */
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    await this.dispatcher.destroy();
   }
 
   /** GET a manifest by tag or digest; verified. */

@@ -10,6 +10,8 @@ import { errorHandler } from './http/error-handler.js';
 import { RegistryError } from './http/errors.js';
 import { requestLogger, type Logger } from './http/logging.js';
 import { v2Router } from './v2/router.js';
+import type { CachingRegistry } from './proxy/cached-registry.js';
+import { cacheNamespaces } from './proxy/namespaces.js';
 
 export interface AppOptions {
   registry: RegistryService;
@@ -19,6 +21,8 @@ export interface AppOptions {
   baseUrl?: string;
   /** default: open access (the insecure localhost mode) */
   auth?: AuthSetup;
+  /** the pull-through cache decorating `registry`, when upstreams are configured */
+  cache?: CachingRegistry;
 }
 
 /** RFC 9112: an HTTP/1.1 request without Host is a 400 (checked here so it gets the error JSON). */
@@ -40,10 +44,12 @@ export function createApp(options: AppOptions): express.Express {
   app.use(requireHostHeader);
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   if (options.auth?.tokenRouter) app.use('/auth', options.auth.tokenRouter);
+  // The cache's names are rewritten before the router, so auth and routes see local names.
+  if (options.cache) app.use('/v2', cacheNamespaces(options.cache));
   app.use(
     '/v2',
     v2Router({
-      registry: options.registry,
+      registry: options.cache ?? options.registry,
       deleteEnabled: options.deleteEnabled,
       baseUrl: options.baseUrl ?? '',
       authorizer: options.auth?.authorizer ?? openAccess,

@@ -9,6 +9,8 @@ import { createApp } from './app.js';
 import { setupAuth } from './auth/setup.js';
 import { createLogger, type Logger } from './http/logging.js';
 import { answerMalformedRequest } from './http/malformed-requests.js';
+import { CachingRegistry } from './proxy/cached-registry.js';
+import { Upstreams } from './proxy/upstream.js';
 
 export interface RunningRegistry {
   /** e.g. http://127.0.0.1:41234 */
@@ -22,9 +24,11 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
   const registry = await Registry.openEmbedded(config.storage.root, { manifestCacheBytes: config.storage.manifestCacheBytes });
   const baseUrl = config.http.host.replace(/\/$/, '');
   const auth = await setupAuth(config.auth, config.storage.root, baseUrl);
+  const cache = config.proxy.upstreams.length > 0 ? new CachingRegistry(registry, new Upstreams(config.proxy.upstreams, config.proxy.default)) : undefined;
   const app = createApp({
     auth,
     registry,
+    ...(cache ? { cache } : {}),
     logger,
     deleteEnabled: config.storage.delete.enabled,
     logRequests: config.log.requests,
@@ -74,6 +78,7 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await cache?.close();
       await registry.close();
       logger.flush();
     },

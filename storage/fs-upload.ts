@@ -10,7 +10,7 @@ import { open, unlink, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, SizeMismatchError, UploadBusyError, UploadOffsetError, UploadUnknownError } from './errors.js';
 import { digestAlgorithm, type Digest, type DigestAlgorithm } from '../oci/names.js';
-import type { BlobInfo, Upload } from './types.js';
+import type { BlobInfo, ByteRange, Upload } from './types.js';
 
 /** Appends are gathered into writes of about this size. */
 const WRITE_BATCH_BYTES = 1 << 20;
@@ -122,6 +122,17 @@ export class FsUpload implements Upload {
       await fh.close();
       this.busy = false;
     }
+  }
+
+  async read(range: ByteRange): Promise<Readable> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.path, 'r');
+    } catch (err) {
+      if (isNotFound(err)) throw new UploadUnknownError(this.id);
+      throw err;
+    }
+    return fh.createReadStream({ start: range.start, end: range.end, highWaterMark: HASH_READ_BYTES, autoClose: true });
   }
 
   async commit(expected: Digest, expectedSize?: number): Promise<BlobInfo> {

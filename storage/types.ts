@@ -51,6 +51,12 @@ export interface Upload {
    * SizeMismatchError, nothing kept   * past the old size). Resolves with the new size.
    */
   append(stream: Readable, offset: number, declaredBytes?: number): Promise<number>;
+  /**
+   * The bytes appended so far, or part of them (a range past them yields what there is).
+   * The proxy cache's late readers follow a growing upload with it. UploadUnknownError
+   * once committed or cancelled.
+   */
+  read(range: ByteRange): Promise<Readable>;
   /** flush -> verify digest (and size) -> move into the blob store -> remove leftovers. */
   commit(expected: Digest, expectedSize?: number): Promise<BlobInfo>;
   cancel(): Promise<void>;

@@ -2,6 +2,7 @@
   # `npm ci` runs `node-gyp rebuild` (scripts.install) and builds:
   #   build/Release/wharf_native.node  the addon (runtime/native/*.cc)
   #   build/Release/wharf-init         the static init helper it execs after clone
+  #   build/Release/wharf-shim         the per-container monitor of `wharf daemon`
   "targets": [
     {
       "target_name": "wharf_native",
@@ -11,7 +12,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
-      "dependencies": ["wharf-init"]
+      "dependencies": ["wharf-init", "wharf-shim"]
     },
     {
       "target_name": "wharf-init",
@@ -26,6 +27,13 @@
       "cflags": ["-O2", "-Wall", "-Wextra"],
       "ldflags": ["-static"],
       "libraries": ["-l:libseccomp.a"]
+    },
+    {
+      "target_name": "wharf-shim",
+      "type": "executable",
+      "sources": ["runtime/native/shim/wharf-shim.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "ldflags": ["-static"]
     }
   ]
 }

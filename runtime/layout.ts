@@ -12,10 +12,20 @@
  *       .tmp-<random>/                   unpacks in flight (renamed once complete)
  *     containers/<id>/
  *       container.json                   the container record (wharf run: name, image, state)
+ *       record.json                      the daemon's container record (state machine, config)
+ *       init.spec                        the wharf-init spec of its next start
+ *       <id>-json.log[.N]                Docker json-file logs, written by the shim
+ *       exit                             the exit status the shim recorded
+ *       shim.log                         the shim's own messages
+ *       exec/<exec id>/                  an exec's spec, exit file and shim log
  *       snapshot.json                    which layers the rootfs stacks (keeps them from GC)
  *       upper/ work/ rootfs/             overlay upper dir, work dir, mount point
  *       hosts hostname resolv.conf       the container's /etc files, bind-mounted (as Docker's)
  *     names/<name>                       claim of a container name: holds the container id
+ *
+ *   <execRoot>/                          default /run/wharf (short: unix socket paths)
+ *     wharf.sock                         the daemon's Engine API socket (the default -H)
+ *     s/<32 hex>                         a shim's socket (container or exec id prefix)
  */
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -99,4 +109,29 @@ export class NodeLayout {
   resolvConfPath(id: string): string {
     return join(this.containerDir(id), 'resolv.conf');
   }
+  engineRecordPath(id: string): string {
+    return join(this.containerDir(id), 'record.json');
+  }
+  initSpecPath(id: string): string {
+    return join(this.containerDir(id), 'init.spec');
+  }
+  containerLogPath(id: string): string {
+    return join(this.containerDir(id), `${id}-json.log`);
+  }
+  exitFilePath(id: string): string {
+    return join(this.containerDir(id), 'exit');
+  }
+  shimLogPath(id: string): string {
+    return join(this.containerDir(id), 'shim.log');
+  }
+  execDir(id: string, execId: string): string {
+    return join(this.containerDir(id), 'exec', execId);
+  }
+}
+
+export const DEFAULT_EXEC_ROOT = '/run/wharf';
+
+/** A shim's socket: under the exec root, named by the first 32 hex digits of its id. */
+export function shimSocketPath(execRoot: string, id: string): string {
+  return join(execRoot, 's', id.slice(0, 32));
 }

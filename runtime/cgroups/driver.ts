@@ -52,6 +52,10 @@ export interface Cgroup {
   stats(): Promise<CgroupStats>;
   /** Reads one control file of this cgroup, e.g. ("cpu", "cpu.cfs_quota_us") or (undefined, "cpu.max"). */
   read(file: string, controller?: string): Promise<string>;
+  /** Freezes every process of the cgroup (docker pause); resolves once they are frozen. */
+  freeze(): Promise<void>;
+  /** Thaws them (docker unpause). */
+  thaw(): Promise<void>;
   /** SIGKILLs every process left, waits until the cgroup is empty and removes it. Idempotent. */
   destroy(): Promise<void>;
 }

@@ -18,6 +18,7 @@ import {
   memorySwapTotal,
   parsePids,
   readOr,
+  sleep,
 } from './driver.js';
 
 /** The controllers a container is placed in. */
@@ -128,8 +129,29 @@ class V1Cgroup implements Cgroup {
     };
   }
 
+  /** freezer.state: FROZEN is reached once every task stopped (FREEZING until then). */
+  private async setFreezer(state: 'FROZEN' | 'THAWED'): Promise<void> {
+    await this.write('freezer', 'freezer.state', state);
+    for (let i = 0; i < 1000; i++) {
+      if ((await this.read('freezer.state', 'freezer')) === state) return;
+      await sleep(2);
+      await this.write('freezer', 'freezer.state', state);
+    }
+    throw new CgroupError(`cgroup ${this.id} did not reach ${state}`);
+  }
+
+  freeze(): Promise<void> {
+    return this.setFreezer('FROZEN');
+  }
+
+  thaw(): Promise<void> {
+    return this.setFreezer('THAWED');
+  }
+
   async destroy(): Promise<void> {
     if (this.destroyed) return;
+    // SIGKILL waits for a frozen task to thaw.
+    if (this.dirs.has('freezer')) await this.write('freezer', 'freezer.state', 'THAWED').catch(() => undefined);
     await killAndRemove(() => this.procs(), this.paths);
     this.destroyed = true;
   }

@@ -18,6 +18,7 @@ import {
   memorySwapTotal,
   parsePids,
   readOr,
+  sleep,
 } from './driver.js';
 
 const PARENT = 'wharf';
@@ -99,6 +100,25 @@ class V2Cgroup implements Cgroup {
       pidsCurrent: await num('pids.current'),
       cpuUsageNs: keyed(await readOr(join(this.dir, 'cpu.stat'), ''), 'usage_usec') * 1000,
     };
+  }
+
+  /** cgroup.freeze; cgroup.events says `frozen 1` once every process stopped. */
+  private async setFrozen(on: boolean): Promise<void> {
+    await this.write('cgroup.freeze', on ? '1' : '0');
+    for (let i = 0; i < 1000; i++) {
+      const events = await readOr(join(this.dir, 'cgroup.events'), '');
+      if (new RegExp(`^frozen ${on ? 1 : 0}$`, 'm').test(events)) return;
+      await sleep(2);
+    }
+    throw new CgroupError(`cgroup ${this.id} did not ${on ? 'freeze' : 'thaw'}`);
+  }
+
+  freeze(): Promise<void> {
+    return this.setFrozen(true);
+  }
+
+  thaw(): Promise<void> {
+    return this.setFrozen(false);
   }
 
   async destroy(): Promise<void> {

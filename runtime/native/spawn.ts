@@ -207,7 +207,7 @@ export function native(): WharfNativeBinding {
   return binding;
 }
 
-function helperPath(): string {
+export function helperPath(): string {
   const file = join(nativeBuildDir(), 'wharf-init');
   if (!existsSync(file)) throw new Error(`runtime/native: ${file} is missing; build it with \`npx node-gyp rebuild\``);
   return file;
@@ -402,8 +402,9 @@ async function start(spec: Buffer, flags: number, stdio: [number, number, number
   return proc;
 }
 
-/** Starts a container. Resolves once its program was exec'd. */
-export async function spawnContainer(options: SpawnOptions): Promise<ContainerProcess> {
+/** The helper's spec and the clone flags for a container (what spawnContainer and the
+ * daemon's shim, runtime/native/shim.ts, hand to wharf-init). Validates everything. */
+export async function encodeSpawnSpec(options: Omit<SpawnOptions, 'stdio' | 'beforeStart'>): Promise<{ spec: Buffer; flags: number }> {
   const o = options;
   if (typeof o !== 'object' || o === null) throw new InvalidSpecError('options must be an object');
   const w = new SpecWriter();
@@ -442,17 +443,32 @@ export async function spawnContainer(options: SpawnOptions): Promise<ContainerPr
   if (o.init) w.add('init', '1');
   writeProcess(w, o, '/');
   await writeSeccomp(w, o);
-  const stdio = checkStdio(o.stdio);
-  if (o.beforeStart !== undefined && typeof o.beforeStart !== 'function') throw new InvalidSpecError('beforeStart must be a function');
   const f = native().cloneFlags;
   const flags = f.mount | (ns.pid ? f.pid : 0) | (ns.net ? f.net : 0) | (ns.uts ? f.uts : 0) | (ns.ipc ? f.ipc : 0);
-  return start(w.buffer(), flags, stdio, o.beforeStart);
+  return { spec: w.buffer(), flags };
+}
+
+/** Starts a container. Resolves once its program was exec'd. */
+export async function spawnContainer(options: SpawnOptions): Promise<ContainerProcess> {
+  if (typeof options !== 'object' || options === null) throw new InvalidSpecError('options must be an object');
+  const { spec, flags } = await encodeSpawnSpec(options);
+  const stdio = checkStdio(options.stdio);
+  if (options.beforeStart !== undefined && typeof options.beforeStart !== 'function') throw new InvalidSpecError('beforeStart must be a function');
+  return start(spec, flags, stdio, options.beforeStart);
 }
 
 /** Runs a program inside a running container (by the host pid of its init), like `docker exec`.
  * The returned process is the helper, which waits for the program and mirrors its exit
  * status (and forwards signals to it). Place it in the container's cgroup in beforeStart. */
 export async function execInContainer(pid: number, options: ExecOptions): Promise<ContainerProcess> {
+  const spec = await encodeExecSpec(pid, options);
+  const stdio = checkStdio(options.stdio);
+  if (options.beforeStart !== undefined && typeof options.beforeStart !== 'function') throw new InvalidSpecError('beforeStart must be a function');
+  return start(spec, 0, stdio, options.beforeStart);
+}
+
+/** The helper's spec for an exec into the container whose init has host pid `pid`. */
+export async function encodeExecSpec(pid: number, options: Omit<ExecOptions, 'stdio' | 'beforeStart'>): Promise<Buffer> {
   if (!Number.isInteger(pid) || pid <= 0) throw new InvalidSpecError('pid must be a positive integer');
   if (!existsSync(`/proc/${pid}/ns/mnt`)) throw new InvalidSpecError(`no such process: ${pid}`);
   const o = options;
@@ -463,7 +479,5 @@ export async function execInContainer(pid: number, options: ExecOptions): Promis
   for (const kind of ['cgroup', 'ipc', 'uts', 'net', 'pid', 'mnt']) w.add('join', kind);
   writeProcess(w, o, undefined);
   await writeSeccomp(w, o);
-  const stdio = checkStdio(o.stdio);
-  if (o.beforeStart !== undefined && typeof o.beforeStart !== 'function') throw new InvalidSpecError('beforeStart must be a function');
-  return start(w.buffer(), 0, stdio, o.beforeStart);
+  return w.buffer();
 }

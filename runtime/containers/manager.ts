@@ -1,0 +1,752 @@
+/**
+ * The daemon's containers: create, start, stop, kill, wait, remove, rename, pause, and
+ * what happens when a container exits (restart policies, --rm). Every running container
+ * has a shim (runtime/native/shim) as its parent; the manager keeps one monitor
+ * connection per shim, which reports the exit. When the daemon dies the shims carry on;
+ * `load()` reconciles the records with what it finds: a live shim is adopted, an exit
+ * file recorded meanwhile is applied (with the restart policy), a vanished shim makes
+ * the container exited (255) with an error.
+ *
+ * Operations on one container are serialised (a promise chain per container); the exit
+ * path never waits for that lock, so a stop holding it can wait for the exit.
+ */
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { NodeLayout } from '../layout.js';
+import { shimSocketPath } from '../layout.js';
+import type { ImageRecord, ImageStore } from '../images/store.js';
+import type { EventBus } from '../daemon/events.js';
+import { createCgroupDriver } from '../cgroups/detect.js';
+import type { Cgroup, CgroupDriver } from '../cgroups/driver.js';
+import { prepareSnapshot, removeSnapshot, unmountSnapshot } from '../layers/snapshots.js';
+import { encodeSpawnSpec } from '../native/spawn.js';
+import { launchShim, parseExitLine, readExitFile, ShimClient } from '../native/shim.js';
+import { badParameter, conflict, EngineError, noSuchContainer, noSuchImage, notModified } from '../daemon/errors.js';
+import type { ContainerCounts } from '../daemon/deps.js';
+import {
+  checkPause,
+  checkRemove,
+  checkRunning,
+  checkStart,
+  checkUnpause,
+  initialState,
+  setStatus,
+  shouldRestart,
+  startsWithDaemon,
+  writeDurable,
+  ZERO_TIME,
+  type ContainerRecord,
+} from './container.js';
+import { limitsOf, planCreate, planStart, signalNumber, type CreateBody } from './plan.js';
+import { NameIndex, newContainerId } from './names.js';
+import { parseSize } from './run-options.js';
+
+export interface ManagerOptions {
+  layout: NodeLayout;
+  execRoot: string;
+  images: ImageStore;
+  events: EventBus;
+  log: Logger;
+  defaultRegistry: string;
+}
+
+export interface AttachStreams {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+}
+
+export interface WaitResult {
+  StatusCode: number;
+  Error: { Message: string } | null;
+}
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+interface PendingAttach {
+  streams: AttachStreams;
+  resolve: (s: Socket) => void;
+  reject: (e: Error) => void;
+}
+
+/** One container: its record and what the daemon holds for it while it runs. */
+export class Container {
+  lock: Promise<unknown> = Promise.resolve();
+  saving: Promise<unknown> = Promise.resolve();
+  monitor: ShimClient | undefined;
+  cgroup: Cgroup | undefined;
+  /** resolved when the current run has ended and its exit was recorded */
+  runDone: Promise<void> = Promise.resolve();
+  endRun: () => void = () => undefined;
+  exitWaiters: ((r: WaitResult) => void)[] = [];
+  removeWaiters: ((r: WaitResult) => void)[] = [];
+  pendingAttach: PendingAttach[] = [];
+  restartTimer: NodeJS.Timeout | undefined;
+  restartDelay = 0;
+  startedAtMs = 0;
+  removed = false;
+  constructor(public rec: ContainerRecord) {}
+  get id(): string {
+    return this.rec.id;
+  }
+  get socket(): string {
+    return '';
+  }
+}
+
+const RESTART_DELAY_MIN = 100;
+const RESTART_DELAY_MAX = 60_000;
+
+export class ContainerManager {
+  private byId = new Map<string, Container>();
+  private names = new NameIndex();
+  private driver: CgroupDriver | undefined;
+  private closing = false;
+  readonly layout: NodeLayout;
+  readonly log: Logger;
+
+  constructor(private readonly o: ManagerOptions) {
+    this.layout = o.layout;
+    this.log = o.log;
+  }
+
+  private async cgroups(): Promise<CgroupDriver> {
+    this.driver ??= await createCgroupDriver();
+    return this.driver;
+  }
+
+  socketOf(id: string): string {
+    return shimSocketPath(this.o.execRoot, id);
+  }
+
+  /* ---------- lookups ---------- */
+
+  counts(): ContainerCounts {
+    const c = { total: 0, running: 0, paused: 0, stopped: 0 };
+    for (const x of this.byId.values()) {
+      c.total++;
+      const s = x.rec.state.Status;
+      if (s === 'paused') c.paused++;
+      else if (s === 'running' || s === 'restarting') c.running++;
+      else c.stopped++;
+    }
+    return c;
+  }
+
+  containersUsingImage(imageId: string): string[] {
+    return [...this.byId.values()].filter((c) => c.rec.imageId === imageId).map((c) => c.id);
+  }
+
+  all(): Container[] {
+    return [...this.byId.values()];
+  }
+
+  /** By full id, name, or unique id prefix; 404 "No such container" otherwise. */
+  find(ref: string): Container {
+    const exact = this.byId.get(ref);
+    if (exact) return exact;
+    const byName = this.names.get(ref);
+    if (byName) return this.byId.get(byName)!;
+    if (/^[0-9a-f]{1,64}$/.test(ref)) {
+      const hits = [...this.byId.keys()].filter((id) => id.startsWith(ref));
+      if (hits.length === 1) return this.byId.get(hits[0]!)!;
+      if (hits.length > 1) throw badParameter(`multiple IDs found with provided prefix: ${ref}`);
+    }
+    throw noSuchContainer(ref);
+  }
+
+  private withLock<T>(c: Container, f: () => Promise<T>): Promise<T> {
+    const next = c.lock.then(f, f);
+    c.lock = next.catch(() => undefined);
+    return next;
+  }
+
+  private save(c: Container): Promise<void> {
+    if (c.removed) return Promise.resolve();
+    const snapshot = structuredClone(c.rec);
+    const next = c.saving.then(() => (c.removed ? undefined : writeDurable(this.layout.engineRecordPath(c.id), snapshot)));
+    c.saving = next.catch((e: Error) => this.log.error({ err: e, id: c.id }, 'cannot write the container record'));
+    return next;
+  }
+
+  private event(c: Container, action: string, extra: Record<string, string> = {}): void {
+    this.o.events.emit('container', action, c.id, { image: c.rec.config.Image, name: c.rec.name, ...c.rec.config.Labels, ...extra });
+  }
+
+  /* ---------- create ---------- */
+
+  async create(body: CreateBody, name: string | undefined): Promise<{ Id: string; Warnings: string[] }> {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badParameter('the create body must be a JSON object');
+    if (!body.Image || typeof body.Image !== 'string') throw badParameter('Config.Image is required');
+    const image = await this.findImage(body.Image);
+    let plan;
+    try {
+      plan = planCreate(body, image);
+    } catch (e) {
+      if (e instanceof EngineError) throw e;
+      throw badParameter((e as Error).message);
+    }
+    const id = newContainerId();
+    const reserved = this.names.reserve(name, id);
+    try {
+      if (!plan.config.Hostname) plan.config.Hostname = id.slice(0, 12);
+      const rec: ContainerRecord = {
+        id,
+        name: reserved,
+        created: new Date().toISOString(),
+        path: plan.path,
+        args: plan.args,
+        config: plan.config,
+        hostConfig: plan.hostConfig,
+        imageId: image.configDigest,
+        imageRef: image.reference,
+        layers: image.layers.map((l) => l.diffId),
+        state: initialState(),
+        restartCount: 0,
+        manuallyStopped: false,
+        hasBeenStarted: false,
+      };
+      await mkdir(this.layout.containerDir(id), { recursive: true, mode: 0o700 });
+      const c = new Container(rec);
+      this.byId.set(id, c);
+      await this.save(c);
+      this.event(c, 'create');
+      return { Id: id, Warnings: plan.warnings };
+    } catch (e) {
+      this.names.release(reserved, id);
+      this.byId.delete(id);
+      throw e;
+    }
+  }
+
+  private async findImage(ref: string): Promise<ImageRecord> {
+    let rec: ImageRecord | undefined;
+    try {
+      rec = await this.o.images.get(ref);
+    } catch {
+      rec = undefined;
+    }
+    if (!rec) throw noSuchImage(/[:@]/.test(ref.split('/').pop() ?? '') ? ref : `${ref}:latest`);
+    return rec;
+  }
+
+  /* ---------- start ---------- */
+
+  start(ref: string): Promise<void> {
+    const c = this.find(ref);
+    return this.withLock(c, async () => {
+      checkStart(c.rec);
+      c.rec.manuallyStopped = false;
+      await this.startLocked(c);
+    });
+  }
+
+  private async startLocked(c: Container): Promise<void> {
+    const rec = c.rec;
+    const id = rec.id;
+    if (c.restartTimer) clearTimeout(c.restartTimer);
+    c.restartTimer = undefined;
+    const driver = await this.cgroups();
+    let cg: Cgroup | undefined;
+    let mounted = false;
+    const undo = async () => {
+      await cg?.destroy().catch(() => undefined);
+      if (mounted) await unmountSnapshot(this.layout, id).catch(() => undefined);
+    };
+    try {
+      for (const l of rec.layers) {
+        if (!existsSync(this.layout.layerDir(l))) throw new EngineError('system', `the layers of image ${rec.config.Image} are no longer on this node (layer ${l}); pull it again`);
+      }
+      await unmountSnapshot(this.layout, id);
+      if ((await driver.list()).includes(id)) await (await driver.open(id)).destroy();
+      const [cgroup] = await Promise.all([
+        driver.create(id, limitsOf(rec.hostConfig)),
+        prepareSnapshot(this.layout, id, rec.layers).then(() => {
+          mounted = true;
+        }),
+      ]);
+      cg = cgroup;
+      const startPlan = await planStart(rec, this.layout.rootfsDir(id));
+      const { spec, flags } = await encodeSpawnSpec({ ...startPlan, ...(rec.config.Tty ? { tty: true } : {}) } as Parameters<typeof encodeSpawnSpec>[0]);
+      await writeFile(this.layout.initSpecPath(id), spec, { mode: 0o600 });
+      await rm(this.layout.exitFilePath(id), { force: true });
+      const socket = this.socketOf(id);
+      await mkdir(join(this.o.execRoot, 's'), { recursive: true, mode: 0o700 });
+      const log = rec.hostConfig.LogConfig;
+      await launchShim({
+        bundle: this.layout.containerDir(id),
+        socket,
+        specFile: this.layout.initSpecPath(id),
+        flags,
+        exitFile: this.layout.exitFilePath(id),
+        cgroupProcs: cgroup.paths.map((p) => join(p, 'cgroup.procs')),
+        ...(log.Type === 'json-file'
+          ? { log: { path: this.layout.containerLogPath(id), maxSize: log.Config['max-size'] ? parseSize('max-size', log.Config['max-size']) : -1, maxFiles: Number(log.Config['max-file'] ?? 1) } }
+          : {}),
+        tty: rec.config.Tty,
+        openStdin: rec.config.OpenStdin,
+        stdinOnce: rec.config.StdinOnce,
+        stderrFile: this.layout.shimLogPath(id),
+      });
+      const monitor = await ShimClient.connect(socket);
+      // Attach clients waiting for this start connect before the program runs.
+      for (const a of c.pendingAttach.splice(0)) {
+        await this.connectAttach(c, a.streams).then(a.resolve, a.reject);
+      }
+      const answer = await monitor.request('start');
+      const started = /^started (\d+)$/.exec(answer ?? '');
+      if (!started) {
+        monitor.close();
+        await undo();
+        throw this.startFailure(c, answer);
+      }
+      c.monitor = monitor;
+      c.cgroup = cgroup;
+      c.startedAtMs = Date.now();
+      const runDone = new Promise<void>((resolve) => (c.endRun = resolve));
+      c.runDone = runDone;
+      setStatus(rec.state, 'running');
+      rec.state.Pid = Number(started[1]);
+      rec.state.StartedAt = new Date().toISOString();
+      rec.state.ExitCode = 0;
+      rec.state.Error = '';
+      rec.state.OOMKilled = false;
+      rec.state.FinishedAt = ZERO_TIME;
+      rec.hasBeenStarted = true;
+      await this.save(c);
+      this.event(c, 'start');
+      this.watch(c, monitor);
+    } catch (e) {
+      if (!(e instanceof EngineError && e.status === 400 && rec.state.Status === 'exited')) await undo();
+      // prepareSnapshot removes the container dir when its mount fails: write the record back.
+      await mkdir(this.layout.containerDir(id), { recursive: true, mode: 0o700 }).catch(() => undefined);
+      if (rec.state.Status === 'restarting') setStatus(rec.state, 'exited');
+      await this.save(c).catch(() => undefined);
+      for (const a of c.pendingAttach.splice(0)) a.reject(e as Error);
+      throw e instanceof EngineError ? e : new EngineError('system', (e as Error).message, { cause: e });
+    }
+  }
+
+  /** A failed start, in dockerd's words (the docker CLI turns them into 127 / 126). */
+  private startFailure(c: Container, answer: string | null): EngineError {
+    const m = /^failed ([^\t]*)\t(\d+)\t(.*)$/.exec(answer ?? '');
+    const step = m?.[1] ?? 'shim';
+    const errno = Number(m?.[2] ?? 0);
+    const detail = m?.[3] ?? 'the container monitor exited';
+    const prog = c.rec.path;
+    let message: string;
+    let code = 128;
+    if (step === 'exec' && errno === 2) {
+      message = prog.includes('/') ? `exec: "${prog}": stat ${prog}: no such file or directory` : `exec: "${prog}": executable file not found in $PATH`;
+      code = 127;
+    } else if (step === 'exec' && (errno === 13 || errno === 8)) {
+      message = `exec: "${prog}": permission denied`;
+      code = 126;
+    } else {
+      message = `${step}: ${detail} (errno ${errno})`;
+    }
+    const full = `failed to create task for container: unable to start container process: ${message}: unknown`;
+    setStatus(c.rec.state, 'exited');
+    c.rec.state.ExitCode = code;
+    c.rec.state.Error = full;
+    c.rec.state.Pid = 0;
+    c.rec.state.FinishedAt = new Date().toISOString();
+    return new EngineError(code === 128 ? 'system' : 'invalid', full);
+  }
+
+  /** Waits for the exit the shim reports on the monitor connection. */
+  private watch(c: Container, monitor: ShimClient): void {
+    void (async () => {
+      const line = await monitor.request('wait');
+      monitor.close();
+      if (this.closing) return;
+      let exit = parseExitLine(line);
+      if (!exit) {
+        // The connection broke: the exit file is the truth when the shim wrote one.
+        for (let i = 0; i < 20 && !exit; i++) {
+          exit = await readExitFile(this.layout.exitFilePath(c.id));
+          if (!exit) await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      await this.exited(c, exit ?? { exitCode: 255, signal: 0 }, exit ? '' : 'the container monitor (shim) exited without recording a status');
+    })().catch((e: Error) => this.log.error({ err: e, id: c.id }, 'monitor failed'));
+  }
+
+  /** The run ended: record it, tell waiters, then --rm or the restart policy. */
+  private async exited(c: Container, exit: { exitCode: number; signal: number }, error: string): Promise<void> {
+    const rec = c.rec;
+    c.monitor = undefined;
+    let oom = false;
+    if (c.cgroup) {
+      oom = await c.cgroup
+        .stats()
+        .then((s) => s.oomKills > 0)
+        .catch(() => false);
+      await c.cgroup.destroy().catch((e: Error) => this.log.warn({ err: e, id: c.id }, 'cgroup destroy failed'));
+      c.cgroup = undefined;
+    }
+    await unmountSnapshot(this.layout, c.id).catch((e: Error) => this.log.warn({ err: e, id: c.id }, 'unmount failed'));
+    setStatus(rec.state, 'exited');
+    rec.state.ExitCode = exit.exitCode;
+    rec.state.OOMKilled = oom;
+    rec.state.Pid = 0;
+    rec.state.Error = error;
+    rec.state.FinishedAt = new Date().toISOString();
+    const restart = !rec.hostConfig.AutoRemove && !this.closing && shouldRestart(rec, exit.exitCode);
+    if (restart) setStatus(rec.state, 'restarting');
+    await this.save(c);
+    this.event(c, 'die', { exitCode: String(exit.exitCode) });
+    if (oom) this.event(c, 'oom');
+    const result: WaitResult = { StatusCode: exit.exitCode, Error: error ? { Message: error } : null };
+    for (const w of c.exitWaiters.splice(0)) w(result);
+    c.endRun();
+    if (rec.hostConfig.AutoRemove) {
+      void this.withLock(c, () => this.removeLocked(c)).catch((e: Error) => this.log.error({ err: e, id: c.id }, 'auto-remove failed'));
+    } else if (restart) {
+      this.scheduleRestart(c);
+    }
+  }
+
+  private scheduleRestart(c: Container): void {
+    // Docker's backoff: 100 ms doubling while runs stay short; a run of 10 s resets it.
+    const ran = Date.now() - c.startedAtMs;
+    c.restartDelay = ran >= 10_000 || c.restartDelay === 0 ? RESTART_DELAY_MIN : Math.min(c.restartDelay * 2, RESTART_DELAY_MAX);
+    c.restartTimer = setTimeout(() => {
+      c.restartTimer = undefined;
+      void this.withLock(c, async () => {
+        if (c.removed || c.rec.state.Status !== 'restarting') return;
+        c.rec.restartCount++;
+        await this.startLocked(c);
+      }).catch((e: Error) => this.log.warn({ err: e, id: c.id }, 'restart failed'));
+    }, c.restartDelay);
+  }
+
+  /* ---------- signals, stop, restart ---------- */
+
+  private async signal(c: Container, sig: number): Promise<void> {
+    const client = await ShimClient.connect(this.socketOf(c.id)).catch(() => undefined);
+    if (!client) return;
+    try {
+      await client.request(`kill ${sig}`);
+    } finally {
+      client.close();
+    }
+  }
+
+  kill(ref: string, signal: string | undefined): Promise<void> {
+    const c = this.find(ref);
+    const sig = signalNumber(signal || 'SIGKILL');
+    return this.withLock(c, async () => {
+      if (c.rec.state.Status === 'restarting') {
+        this.cancelRestart(c);
+        return;
+      }
+      checkRunning(c.rec);
+      c.rec.manuallyStopped = true;
+      await this.save(c);
+      await this.signal(c, sig);
+      if (c.rec.state.Status === 'paused' && sig === 9) await c.cgroup?.thaw().catch(() => undefined);
+    });
+  }
+
+  private cancelRestart(c: Container): void {
+    if (c.restartTimer) clearTimeout(c.restartTimer);
+    c.restartTimer = undefined;
+    c.rec.manuallyStopped = true;
+    setStatus(c.rec.state, 'exited');
+    void this.save(c);
+  }
+
+  stop(ref: string, timeout: number | undefined, signal?: string): Promise<void> {
+    const c = this.find(ref);
+    const sig = signalNumber(signal || c.rec.config.StopSignal || 'SIGTERM');
+    return this.withLock(c, async () => {
+      if (c.rec.state.Status === 'restarting') return this.cancelRestart(c);
+      if (c.rec.state.Status !== 'running' && c.rec.state.Status !== 'paused') throw notModified('container already stopped');
+      c.rec.manuallyStopped = true;
+      await this.save(c);
+      await this.stopLocked(c, sig, timeout ?? c.rec.config.StopTimeout ?? 10);
+    });
+  }
+
+  /** StopSignal, then SIGKILL after `t` seconds (t < 0: wait forever). */
+  private async stopLocked(c: Container, sig: number, t: number): Promise<void> {
+    const done = c.runDone;
+    if (c.rec.state.Status === 'paused') {
+      await this.signal(c, 9);
+      await c.cgroup?.thaw().catch(() => undefined);
+      await done;
+      return;
+    }
+    await this.signal(c, sig);
+    if (t >= 0) {
+      const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), t * 1000).unref())]);
+      if (timedOut) await this.signal(c, 9);
+    }
+    await done;
+  }
+
+  restart(ref: string, timeout: number | undefined, signal?: string): Promise<void> {
+    const c = this.find(ref);
+    const sig = signalNumber(signal || c.rec.config.StopSignal || 'SIGTERM');
+    return this.withLock(c, async () => {
+      if (c.rec.state.Status === 'restarting') this.cancelRestart(c);
+      if (c.rec.state.Status === 'running' || c.rec.state.Status === 'paused') {
+        c.rec.manuallyStopped = true;
+        await this.stopLocked(c, sig, timeout ?? c.rec.config.StopTimeout ?? 10);
+      }
+      if (c.restartTimer) this.cancelRestart(c);
+      c.rec.manuallyStopped = false;
+      await this.startLocked(c);
+      this.event(c, 'restart');
+    });
+  }
+
+  /* ---------- wait ---------- */
+
+  /** Registers the waiter now (before the caller answers the headers), resolves later. */
+  wait(ref: string, condition: WaitCondition): Promise<WaitResult> {
+    const c = this.find(ref);
+    const s = c.rec.state.Status;
+    if (condition === 'removed') return new Promise((r) => c.removeWaiters.push(r));
+    if (condition === 'not-running' && s !== 'running' && s !== 'paused' && s !== 'restarting') {
+      return Promise.resolve({ StatusCode: c.rec.state.ExitCode, Error: c.rec.state.Error ? { Message: c.rec.state.Error } : null });
+    }
+    return new Promise((r) => c.exitWaiters.push(r));
+  }
+
+  /* ---------- remove, rename ---------- */
+
+  remove(ref: string, force: boolean): Promise<void> {
+    const c = this.find(ref);
+    return this.withLock(c, async () => {
+      if (c.removed) return;
+      checkRemove(c.rec, force);
+      if (c.rec.state.Status === 'restarting') this.cancelRestart(c);
+      if (c.rec.state.Status === 'running' || c.rec.state.Status === 'paused') {
+        c.rec.manuallyStopped = true;
+        await this.stopLocked(c, 9, -1);
+      }
+      await this.removeLocked(c);
+    });
+  }
+
+  private async removeLocked(c: Container): Promise<void> {
+    if (c.removed) return;
+    setStatus(c.rec.state, 'removing');
+    await this.save(c);
+    try {
+      const driver = await this.cgroups();
+      if ((await driver.list()).includes(c.id)) await (await driver.open(c.id)).destroy();
+      await removeSnapshot(this.layout, c.id);
+      await rm(this.layout.containerDir(c.id), { recursive: true, force: true });
+      await rm(this.socketOf(c.id), { force: true });
+    } catch (e) {
+      setStatus(c.rec.state, 'dead');
+      c.rec.state.Error = `removal failed: ${(e as Error).message}`;
+      await this.save(c);
+      throw e;
+    }
+    c.removed = true;
+    this.byId.delete(c.id);
+    this.names.release(c.rec.name, c.id);
+    for (const a of c.pendingAttach.splice(0)) a.reject(noSuchContainer(c.id));
+    this.event(c, 'destroy');
+    const result: WaitResult = { StatusCode: c.rec.state.ExitCode, Error: c.rec.state.Error ? { Message: c.rec.state.Error } : null };
+    for (const w of c.exitWaiters.splice(0)) w(result);
+    for (const w of c.removeWaiters.splice(0)) w(result);
+  }
+
+  rename(ref: string, newName: string): Promise<void> {
+    const c = this.find(ref);
+    if (!newName) throw badParameter('Neither old nor new names may be empty');
+    return this.withLock(c, async () => {
+      const old = c.rec.name;
+      if (newName.replace(/^\//, '') === old) throw conflict(`Renaming a container with the same name as its current name`);
+      const reserved = this.names.reserve(newName, c.id);
+      c.rec.name = reserved;
+      this.names.release(old, c.id);
+      await this.save(c);
+      this.event(c, 'rename', { oldName: `/${old}` });
+    });
+  }
+
+  /* ---------- pause ---------- */
+
+  pause(ref: string): Promise<void> {
+    const c = this.find(ref);
+    return this.withLock(c, async () => {
+      checkPause(c.rec);
+      if (!c.cgroup) throw new EngineError('system', 'the freezer is not available on this node');
+      await c.cgroup.freeze();
+      setStatus(c.rec.state, 'paused');
+      await this.save(c);
+      this.event(c, 'pause');
+    });
+  }
+
+  unpause(ref: string): Promise<void> {
+    const c = this.find(ref);
+    return this.withLock(c, async () => {
+      checkUnpause(c.rec);
+      if (!c.cgroup) throw new EngineError('system', 'the freezer is not available on this node');
+      await c.cgroup.thaw();
+      setStatus(c.rec.state, 'running');
+      await this.save(c);
+      this.event(c, 'unpause');
+    });
+  }
+
+  /* ---------- attach, resize ---------- */
+
+  /** A shim attach stream for this container: now when it runs, else at its next start. */
+  attach(ref: string, streams: AttachStreams): { container: Container; socket: Promise<Socket>; cancel: () => void } {
+    const c = this.find(ref);
+    if (c.rec.state.Status === 'paused') throw conflict(`You cannot attach to a paused container, unpause it first`);
+    if (c.rec.state.Status === 'running' && c.monitor) {
+      return { container: c, socket: this.connectAttach(c, streams), cancel: () => undefined };
+    }
+    let pending: PendingAttach | undefined;
+    const socket = new Promise<Socket>((resolve, reject) => {
+      pending = { streams, resolve, reject };
+      c.pendingAttach.push(pending);
+    });
+    return {
+      container: c,
+      socket,
+      cancel: () => {
+        const i = c.pendingAttach.indexOf(pending!);
+        if (i >= 0) c.pendingAttach.splice(i, 1);
+      },
+    };
+  }
+
+  private async connectAttach(c: Container, streams: AttachStreams): Promise<Socket> {
+    const client = await ShimClient.connect(this.socketOf(c.id));
+    return await client.attach(streams);
+  }
+
+  async resize(ref: string, h: number, w: number): Promise<void> {
+    const c = this.find(ref);
+    if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0 || h > 65535 || w > 65535) throw badParameter('invalid height or width');
+    if (c.rec.state.Status !== 'running') throw conflict(`Container ${c.id} is not running`);
+    const client = await ShimClient.connect(this.socketOf(c.id));
+    try {
+      const a = await client.request(`resize ${h} ${w}`);
+      if (a !== 'ok' && c.rec.config.Tty) throw new EngineError('system', `resize failed: ${a}`);
+    } finally {
+      client.close();
+    }
+  }
+
+  /* ---------- daemon start and stop ---------- */
+
+  /** Reads every record and reconciles it with its shim; then applies restart policies. */
+  async load(): Promise<void> {
+    await mkdir(this.layout.containersDir, { recursive: true });
+    await mkdir(join(this.o.execRoot, 's'), { recursive: true, mode: 0o700 });
+    const ids = await readdir(this.layout.containersDir).catch(() => [] as string[]);
+    const toStart: Container[] = [];
+    await Promise.all(
+      ids.map(async (id) => {
+        let rec: ContainerRecord;
+        try {
+          rec = JSON.parse(await readFile(this.layout.engineRecordPath(id), 'utf8')) as ContainerRecord;
+        } catch {
+          return; // not a daemon container (wharf run) or never written
+        }
+        const c = new Container(rec);
+        this.byId.set(id, c);
+        this.names.reserve(rec.name, id);
+        if (await this.reconcile(c)) toStart.push(c);
+      }),
+    );
+    for (const c of toStart) {
+      void this.withLock(c, async () => {
+        if (c.removed || c.rec.state.Status === 'running') return;
+        setStatus(c.rec.state, 'exited');
+        await this.startLocked(c);
+      }).catch((e: Error) => this.log.warn({ err: e, id: c.id }, 'start at daemon start failed'));
+    }
+  }
+
+  /** Returns true when the container should be started now (restart policy). */
+  private async reconcile(c: Container): Promise<boolean> {
+    const rec = c.rec;
+    const wasRunning = rec.state.Status === 'running' || rec.state.Status === 'paused' || rec.state.Status === 'restarting';
+    const client = await ShimClient.connect(this.socketOf(c.id)).catch(() => undefined);
+    if (client) {
+      const status = await client.request('status');
+      const running = /^running (\d+)$/.exec(status ?? '');
+      if (running) {
+        const driver = await this.cgroups();
+        c.cgroup = (await driver.list()).includes(c.id) ? await driver.open(c.id) : undefined;
+        if (rec.state.Status !== 'paused') setStatus(rec.state, 'running');
+        rec.state.Pid = Number(running[1]);
+        c.startedAtMs = Date.parse(rec.state.StartedAt) || Date.now();
+        c.runDone = new Promise<void>((resolve) => (c.endRun = resolve));
+        c.monitor = client;
+        await this.save(c);
+        this.log.info({ id: c.id, pid: rec.state.Pid }, 'reattached to running container');
+        this.watch(c, client);
+        return false;
+      }
+      if (status === 'created') await client.request('quit');
+      client.close();
+    }
+    if (!wasRunning) {
+      await this.cleanupLeftovers(c);
+      return startsWithDaemon(rec);
+    }
+    // It ran when the daemon went away and its shim is gone: the exit file says how it ended.
+    const exit = await readExitFile(this.layout.exitFilePath(c.id));
+    const driver = await this.cgroups();
+    c.cgroup = (await driver.list()).includes(c.id) ? await driver.open(c.id) : undefined;
+    const pending = rec.state.Status === 'restarting';
+    await this.exitedWhileAway(c, exit, pending);
+    return startsWithDaemon(rec) || (rec.state.Status === 'exited' && shouldRestart(rec, rec.state.ExitCode) && rec.hostConfig.RestartPolicy.Name === 'on-failure');
+  }
+
+  private async exitedWhileAway(c: Container, exit: { exitCode: number; finishedAt?: number } | undefined, pendingRestart: boolean): Promise<void> {
+    const rec = c.rec;
+    if (c.cgroup) {
+      rec.state.OOMKilled = await c.cgroup
+        .stats()
+        .then((s) => s.oomKills > 0)
+        .catch(() => false);
+      await c.cgroup.destroy().catch(() => undefined);
+      c.cgroup = undefined;
+    }
+    await unmountSnapshot(this.layout, c.id).catch(() => undefined);
+    setStatus(rec.state, 'exited');
+    rec.state.Pid = 0;
+    if (!pendingRestart) {
+      rec.state.ExitCode = exit?.exitCode ?? 255;
+      rec.state.Error = exit ? '' : 'the container monitor (shim) was gone when the daemon started';
+      rec.state.FinishedAt = exit?.finishedAt ? new Date(exit.finishedAt * 1000).toISOString() : new Date().toISOString();
+      this.log.info({ id: c.id, exitCode: rec.state.ExitCode }, 'container exited while the daemon was away');
+    }
+    await this.save(c);
+    if (!pendingRestart) this.event(c, 'die', { exitCode: String(rec.state.ExitCode) });
+    if (rec.hostConfig.AutoRemove) await this.withLock(c, () => this.removeLocked(c));
+  }
+
+  private async cleanupLeftovers(c: Container): Promise<void> {
+    await unmountSnapshot(this.layout, c.id).catch(() => undefined);
+    const driver = await this.cgroups();
+    if ((await driver.list()).includes(c.id)) await (await driver.open(c.id)).destroy().catch(() => undefined);
+  }
+
+  /** The daemon stops: drop the monitor connections and timers; the shims carry on. */
+  async detach(): Promise<void> {
+    this.closing = true;
+    for (const c of this.byId.values()) {
+      if (c.restartTimer) clearTimeout(c.restartTimer);
+      c.monitor?.close();
+    }
+    await Promise.all([...this.byId.values()].map((c) => c.saving));
+  }
+}

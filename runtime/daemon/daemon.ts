@@ -1,0 +1,77 @@
+/**
+ * Wires the daemon: node layout, image store, container manager (which reconciles the
+ * records with the shims it finds), the event bus, the routes, and the listeners.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { NodeLayout } from '../layout.js';
+import { ImageStore } from '../images/store.js';
+import { detectCgroupVersion } from '../cgroups/detect.js';
+import type { DaemonDeps } from './deps.js';
+import { EventBus } from './events.js';
+import { buildRouter, groupId, listen, parseHost, type Listener, type TlsFiles } from './server.js';
+import { registerSystemRoutes } from './system.js';
+import { registerImageRoutes } from './images.js';
+import { ContainerManager } from '../containers/manager.js';
+import { registerContainerRoutes } from './containers.js';
+
+export interface DaemonOptions {
+  root: string;
+  /** where shim sockets live (short paths: sun_path has 108 bytes). Default /run/wharf */
+  execRoot: string;
+  hosts: string[];
+  group?: string;
+  tls?: TlsFiles;
+  defaultRegistry: string;
+  log: Logger;
+}
+
+export interface RunningDaemon {
+  listeners: Listener[];
+  containers: ContainerManager;
+  /** stops listening; containers keep running */
+  close(): Promise<void>;
+}
+
+async function nodeId(layout: NodeLayout): Promise<string> {
+  const file = `${layout.root}/engine-id`;
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const id = randomBytes(16).toString('hex');
+    await writeFile(file, id);
+    return id;
+  }
+}
+
+export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
+  const addresses = o.hosts.map((h) => parseHost(h, o.tls));
+  const gid = o.group !== undefined ? await groupId(o.group) : undefined;
+  const layout = new NodeLayout(o.root);
+  await mkdir(layout.root, { recursive: true, mode: 0o711 });
+  const [id, cgroupVersion] = await Promise.all([nodeId(layout), detectCgroupVersion()]);
+  const events = new EventBus();
+  const images = new ImageStore(layout, { defaultRegistry: o.defaultRegistry });
+  const containers = new ContainerManager({ layout, execRoot: o.execRoot, images, events, log: o.log, defaultRegistry: o.defaultRegistry });
+  await containers.load();
+  const deps: DaemonDeps = { layout, images, defaultRegistry: o.defaultRegistry, containers, events, log: o.log };
+  const router = buildRouter(deps, [(r, d) => registerSystemRoutes(r, d, { id, cgroupVersion }), registerImageRoutes, (r) => registerContainerRoutes(r, deps, containers)]);
+  const listeners: Listener[] = [];
+  try {
+    for (const a of addresses) listeners.push(await listen(a, router, o.log, { ...(gid !== undefined ? { gid } : {}), ...(o.tls ? { tls: o.tls } : {}) }));
+  } catch (e) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await containers.detach();
+    throw e;
+  }
+  for (const l of listeners) o.log.info({ address: l.address }, 'API listen');
+  return {
+    listeners,
+    containers,
+    async close() {
+      await Promise.all(listeners.map((l) => l.close()));
+      await containers.detach();
+    },
+  };
+}

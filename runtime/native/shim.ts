@@ -1,0 +1,166 @@
+/**
+ * The typed face of the per-container monitor (runtime/native/shim/wharf-shim.c).
+ *
+ *   launchShim(options)     start a shim for one container (or exec) start; resolves once
+ *                           its socket listens. The shim forks away: this process is not
+ *                           its parent, so it outlives us.
+ *   ShimClient.connect(p)   a connection to a shim's socket: line commands (start, status,
+ *                           kill, resize, wait) and attach streams.
+ *   readExitFile(path)      the exit status the shim recorded (temp + fsync + rename).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { helperPath, nativeBuildDir } from './spawn.js';
+
+export function shimPath(): string {
+  const file = join(nativeBuildDir(), 'wharf-shim');
+  if (!existsSync(file)) throw new Error(`runtime/native: ${file} is missing; build it with \`npx node-gyp rebuild\``);
+  return file;
+}
+
+export interface ShimOptions {
+  /** the container's directory: the shim's cwd */
+  bundle: string;
+  /** the shim's socket (keep it short: sun_path holds 107 bytes) */
+  socket: string;
+  /** the encoded wharf-init spec, already written to this file */
+  specFile: string;
+  /** clone flags (from encodeSpawnSpec; 0 for an exec) */
+  flags: number;
+  exitFile: string;
+  /** cgroup.procs files the shim writes the pid to before sync 1 */
+  cgroupProcs: string[];
+  log?: { path: string; maxSize?: number; maxFiles?: number };
+  tty: boolean;
+  openStdin: boolean;
+  stdinOnce: boolean;
+  /** the shim's own stderr (its messages when it fails) */
+  stderrFile: string;
+}
+
+export class ShimError extends Error {
+  override name = 'ShimError';
+}
+
+/** Starts a shim; resolves once it listens on its socket. */
+export async function launchShim(o: ShimOptions): Promise<void> {
+  const args = ['-b', o.bundle, '-s', o.socket, '-H', helperPath(), '-S', o.specFile, '-f', String(o.flags), '-x', o.exitFile];
+  for (const c of o.cgroupProcs) args.push('-c', c);
+  if (o.log) {
+    args.push('-l', o.log.path);
+    if (o.log.maxSize !== undefined && o.log.maxSize > 0) args.push('-m', String(o.log.maxSize));
+    if (o.log.maxFiles !== undefined) args.push('-n', String(o.log.maxFiles));
+  }
+  if (o.tty) args.push('-t');
+  if (o.openStdin) args.push('-i');
+  if (o.stdinOnce) args.push('-o');
+  const { openSync, closeSync } = await import('node:fs');
+  const errFd = openSync(o.stderrFile, 'a', 0o600);
+  const child = spawn(shimPath(), args, { detached: true, stdio: ['ignore', 'ignore', errFd, 'pipe'] });
+  closeSync(errFd);
+  const ready = child.stdio[3] as Socket;
+  let text = '';
+  ready.setEncoding('utf8');
+  ready.on('data', (c: string) => (text += c));
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    ready.once('close', () => resolve());
+  });
+  child.unref();
+  if (!text.startsWith('ready')) {
+    const why = (await readFile(o.stderrFile, 'utf8').catch(() => '')).trim().split('\n').pop() ?? '';
+    throw new ShimError(`the container monitor did not start${why ? `: ${why}` : ''}`);
+  }
+}
+
+export interface ExitRecord {
+  exitCode: number;
+  signal: number;
+  /** seconds since the epoch */
+  finishedAt: number;
+}
+
+export async function readExitFile(path: string): Promise<ExitRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as ExitRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One connection to a shim. Lines in, lines out; `attach` turns it into a stream. */
+export class ShimClient {
+  private buffered: Buffer = Buffer.alloc(0);
+  private waiters: ((line: string | null) => void)[] = [];
+  private ended = false;
+  private readonly onData = (c: Buffer) => {
+    this.buffered = this.buffered.length === 0 ? c : Buffer.concat([this.buffered, c]);
+    let nl;
+    while (this.waiters.length > 0 && (nl = this.buffered.indexOf(10)) >= 0) {
+      const line = this.buffered.subarray(0, nl).toString('utf8');
+      this.buffered = this.buffered.subarray(nl + 1);
+      this.waiters.shift()!(line);
+    }
+  };
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', this.onData);
+    const end = () => {
+      this.ended = true;
+      for (const w of this.waiters.splice(0)) w(null);
+    };
+    socket.on('end', end);
+    socket.on('close', end);
+    socket.on('error', () => undefined);
+  }
+
+  static connect(path: string): Promise<ShimClient> {
+    return new Promise((resolve, reject) => {
+      const s = connect(path);
+      s.once('connect', () => {
+        s.off('error', reject);
+        resolve(new ShimClient(s));
+      });
+      s.once('error', reject);
+    });
+  }
+
+  /** Sends a command line; resolves with the answer line (null: the shim closed). */
+  request(line: string): Promise<string | null> {
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.socket.write(`${line}\n`);
+    });
+  }
+
+  /**
+   * Switches to an attach stream once the shim acknowledged it (so that no output of a
+   * start that follows is missed). The socket then carries frames: read it directly.
+   */
+  async attach(streams: { stdin: boolean; stdout: boolean; stderr: boolean }): Promise<Socket> {
+    const ack = await this.request(`attach ${streams.stdin ? 'i' : ''}${streams.stdout ? 'o' : ''}${streams.stderr ? 'e' : ''}-`);
+    if (ack !== 'ok') {
+      this.socket.destroy();
+      throw new ShimError('the container monitor refused the attach');
+    }
+    this.socket.off('data', this.onData);
+    const rest = this.buffered;
+    this.buffered = Buffer.alloc(0);
+    if (rest.length > 0) this.socket.unshift(rest);
+    return this.socket;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** "exited <code> <signal>" -> {exitCode, signal} */
+export function parseExitLine(line: string | null): { exitCode: number; signal: number } | undefined {
+  const m = /^exited (-?\d+) (\d+)$/.exec(line ?? '');
+  return m ? { exitCode: Number(m[1]), signal: Number(m[2]) } : undefined;
+}

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { DEFAULT_EXEC_ROOT, DEFAULT_NODE_ROOT } from '../layout.js';
-import { DEFAULT_REGISTRY } from '../images/reference.js';
+import { DEFAULT_REGISTRY } from '../../oci/reference.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 

@@ -13,7 +13,7 @@
  */
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Digest } from '../../storage/names.js';
+import type { Digest } from '../../oci/names.js';
 import { conflict, notModified } from '../daemon/errors.js';
 
 export type Status = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';

@@ -20,6 +20,19 @@ export interface HttpConfig {
   requestTimeout: number;
   /** a connection that sends or receives nothing this long is closed (slow bodies) */
   idleTimeout: number;
+  /** CORS for third-party registry UIs on /v2 and /v1: allowed origins (`*` for any); empty = off */
+  cors: { origins: string[] };
+}
+
+/** The web catalog at /ui/ (server/ui/). */
+export interface UiConfig {
+  enabled: boolean;
+  /** HMAC key of the session cookie; empty = generated once under storage.root/auth/ */
+  sessionSecret: string;
+  /** seconds a login lasts */
+  sessionLifetime: number;
+  /** largest archive the upload form accepts, in bytes */
+  importMaxBytes: number;
 }
 
 export interface StorageConfig {
@@ -121,6 +134,7 @@ export interface WharfConfig {
   http: HttpConfig;
   storage: StorageConfig;
   auth: AuthConfig;
+  ui: UiConfig;
   log: LogConfig;
   proxy: ProxyConfig;
   gc: GcConfig;
@@ -139,6 +153,7 @@ export function defaultConfig(): WharfConfig {
       headersTimeout: 20_000,
       requestTimeout: 0,
       idleTimeout: 60_000,
+      cors: { origins: [] },
     },
     storage: { root: './data', delete: { enabled: true }, manifestCacheBytes: 64 * 1024 * 1024 },
     auth: {
@@ -156,6 +171,7 @@ export function defaultConfig(): WharfConfig {
       groups: {},
       access: [],
     },
+    ui: { enabled: true, sessionSecret: '', sessionLifetime: 8 * 3600, importMaxBytes: 2 * 1024 ** 3 },
     log: { level: 'info', requests: true },
     proxy: { upstreams: [], default: '', maxBytes: 0 },
     gc: { interval: 3_600_000, uploadLease: 3_600_000, untaggedAfter: 24 * 3_600_000, retention: [] },
@@ -187,6 +203,8 @@ const ENV_KEYS: Record<string, string> = {
   WHARF_AUTH_TOKEN_REALM: 'auth.token.realm',
   WHARF_AUTH_TOKEN_SERVICE: 'auth.token.service',
   WHARF_AUTH_TOKEN_ISSUER: 'auth.token.issuer',
+  WHARF_UI_ENABLED: 'ui.enabled',
+  WHARF_UI_SESSION_SECRET: 'ui.sessionSecret',
   WHARF_LOG_LEVEL: 'log.level',
   WHARF_LOG_REQUESTS: 'log.requests',
   /** a JSON list of upstreams, as proxy.upstreams in YAML */
@@ -330,6 +348,13 @@ function validate(c: WharfConfig): void {
   if (t.enabled && !t.jwks && !t.rootcertbundle && !c.auth.htpasswd.path && c.auth.access.length === 0) {
     throw new ConfigError('auth.token: the built-in token server needs users (auth.htpasswd.path) or anonymous access rules (auth.access)');
   }
+  for (const origin of c.http.cors.origins) {
+    if (typeof origin !== 'string' || (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin))) {
+      throw new ConfigError(`http.cors.origins: expected origins like https://ui.example.com (scheme, host, port; no path) or *, got ${JSON.stringify(origin)}`);
+    }
+  }
+  if (c.ui.sessionSecret !== '' && c.ui.sessionSecret.length < 32) throw new ConfigError('ui.sessionSecret: use at least 32 characters (or leave it empty for a generated key)');
+  if (c.ui.sessionLifetime <= 0 || c.ui.importMaxBytes <= 0) throw new ConfigError('ui.sessionLifetime and ui.importMaxBytes: must be positive');
   if (t.expiration <= 0 || t.refreshExpiration <= 0) throw new ConfigError('auth.token.expiration: must be positive seconds');
   c.auth.access.forEach((rule, i) => {
     const at = `auth.access[${i}]`;

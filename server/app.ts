@@ -6,9 +6,11 @@ import express from 'express';
 import type { RegistryService } from '../storage/types.js';
 import { openAccess } from './auth/authorizer.js';
 import type { AuthSetup } from './auth/setup.js';
+import { corsMiddleware } from './http/cors.js';
 import { errorHandler } from './http/error-handler.js';
 import { RegistryError } from './http/errors.js';
 import { requestLogger, type Logger } from './http/logging.js';
+import { searchRouter } from './v1/search.js';
 import { v2Router } from './v2/router.js';
 import type { CachingRegistry } from './proxy/cached-registry.js';
 import { cacheNamespaces } from './proxy/namespaces.js';
@@ -23,6 +25,8 @@ export interface AppOptions {
   auth?: AuthSetup;
   /** the pull-through cache decorating `registry`, when upstreams are configured */
   cache?: CachingRegistry;
+  /** origins allowed by CORS on /v2 and /v1; empty or absent: no CORS middleware at all */
+  corsOrigins?: string[];
 }
 
 /** RFC 9112: an HTTP/1.1 request without Host is a 400 (checked here so it gets the error JSON). */
@@ -44,8 +48,21 @@ export function createApp(options: AppOptions): express.Express {
   app.use(requireHostHeader);
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   if (options.auth?.tokenRouter) app.use('/auth', options.auth.tokenRouter);
+  if (options.corsOrigins?.length) {
+    const cors = corsMiddleware(options.corsOrigins);
+    app.use('/v2', cors);
+    app.use('/v1', cors);
+  }
   // The cache's names are rewritten before the router, so auth and routes see local names.
   if (options.cache) app.use('/v2', cacheNamespaces(options.cache));
+  app.use(
+    '/v1',
+    searchRouter({
+      registry: options.registry,
+      authorizer: options.auth?.authorizer ?? openAccess,
+      ...(options.auth ? { policy: options.auth.policy } : {}),
+    }),
+  );
   app.use(
     '/v2',
     v2Router({

@@ -33,6 +33,7 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
     deleteEnabled: config.storage.delete.enabled,
     logRequests: config.log.requests,
     baseUrl,
+    corsOrigins: config.http.cors.origins,
   });
   const tls = config.http.tls.certificate !== '';
   // Node checks headersTimeout/requestTimeout only every connectionsCheckingInterval

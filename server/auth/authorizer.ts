@@ -38,7 +38,7 @@ export const openAccess: Authorizer = {
 
 function satisfied(need: Requirement, may: (a: Action, repo: string) => boolean, authenticated: boolean): boolean {
   // The catalog lists only what the caller may pull, but a stranger gets it only where strangers have access at all.
-  if (need.kind === 'login' || need.kind === 'catalog') return authenticated;
+  if (need.kind === 'login' || need.kind === 'catalog' || need.kind === 'search') return authenticated;
   return need.actions.every((a) => may(a, need.name));
 }
 
@@ -65,7 +65,7 @@ export class BasicAuthorizer implements Authorizer {
     const principal = this.principalFor(subject);
     // GET /v2/ always challenges a caller without credentials: it is where docker discovers that it must send
     // them (docker login against an unchallenged /v2/ "succeeds" with any password, then never sends them).
-    const anonymousOk = need.kind === 'catalog' && this.policy.anonymousHasAccess;
+    const anonymousOk = (need.kind === 'catalog' || need.kind === 'search') && this.policy.anonymousHasAccess;
     if (satisfied(need, principal.may, subject !== undefined || anonymousOk)) {
       return principal;
     }
@@ -110,7 +110,11 @@ export class BearerAuthorizer implements Authorizer {
     };
     const ok =
       need.kind === 'login' ||
-      (need.kind === 'catalog' ? grants(claims, 'registry', 'catalog', '*') : need.actions.every((a) => principal.may(a, need.name)));
+      (need.kind === 'catalog'
+        ? grants(claims, 'registry', 'catalog', '*')
+        : need.kind === 'search'
+          ? grants(claims, 'registry', 'catalog', 'search') || grants(claims, 'registry', 'catalog', '*')
+          : need.actions.every((a) => principal.may(a, need.name)));
     if (!ok) throw this.challenge(req, need, `the token does not grant ${scopeOf(need)}`, 'insufficient_scope');
     return principal;
   }
@@ -126,5 +130,5 @@ export class BearerAuthorizer implements Authorizer {
 
 function describe(need: Requirement): string {
   if (need.kind === 'repository') return `${need.actions.join(' and ')} ${need.name}`;
-  return need.kind === 'catalog' ? 'list the catalog' : 'log in';
+  return need.kind === 'catalog' ? 'list the catalog' : need.kind === 'search' ? 'search' : 'log in';
 }

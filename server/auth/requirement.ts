@@ -11,6 +11,8 @@ import type { Action } from './access-policy.js';
 export type Requirement =
   | { kind: 'login' }
   | { kind: 'catalog' }
+  /** GET /v1/search: results are filtered by what the caller may pull (docker asks for registry:catalog:search) */
+  | { kind: 'search' }
   | { kind: 'repository'; name: string; actions: Action[] };
 
 export function requirementOf(route: V2Route, method: string): Requirement {
@@ -31,6 +33,7 @@ export function requirementOf(route: V2Route, method: string): Requirement {
 /** The scope string of the Docker token spec for a requirement. */
 export function scopeOf(need: Requirement): string | undefined {
   if (need.kind === 'catalog') return 'registry:catalog:*';
+  if (need.kind === 'search') return 'registry:catalog:search';
   if (need.kind === 'repository') return `repository:${need.name}:${need.actions.join(',')}`;
   return undefined;
 }

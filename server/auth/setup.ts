@@ -14,6 +14,10 @@ export interface AuthSetup {
   /** mounted at /auth when the built-in token server is used */
   tokenRouter?: Router;
   mode: 'none' | 'htpasswd' | 'token' | 'token-external';
+  /** the access rules (the UI and search filter by them) */
+  policy: AccessPolicy;
+  /** the htpasswd users, when there are any (the UI's login form checks them) */
+  users?: HtpasswdUsers;
 }
 
 export async function setupAuth(config: AuthConfig, dataRoot: string, baseUrl: string): Promise<AuthSetup> {
@@ -21,14 +25,14 @@ export async function setupAuth(config: AuthConfig, dataRoot: string, baseUrl: s
   const users = config.htpasswd.path ? new HtpasswdUsers(readHtpasswd(config.htpasswd.path)) : undefined;
   const t = config.token;
   if (!t.enabled) {
-    if (!users) return { authorizer: openAccess, mode: 'none' };
-    return { authorizer: new BasicAuthorizer(users, policy, config.htpasswd.realm), mode: 'htpasswd' };
+    if (!users) return { authorizer: openAccess, mode: 'none', policy };
+    return { authorizer: new BasicAuthorizer(users, policy, config.htpasswd.realm), mode: 'htpasswd', policy, users };
   }
   if (t.jwks || t.rootcertbundle) {
     const verifier = t.jwks
       ? TokenVerifier.forJwks(readJwks(t.jwks), t.issuer, t.service)
       : TokenVerifier.forCertificates(readCertBundle(t.rootcertbundle), t.issuer, t.service);
-    return { authorizer: new BearerAuthorizer(verifier, policy, () => t.realm, t.service), mode: 'token-external' };
+    return { authorizer: new BearerAuthorizer(verifier, policy, () => t.realm, t.service), mode: 'token-external', policy };
   }
   const key = await loadOrCreateSigningKey(dataRoot);
   const signer = new TokenSigner(key, t.issuer, t.service);
@@ -50,5 +54,7 @@ export async function setupAuth(config: AuthConfig, dataRoot: string, baseUrl: s
       refreshExpiration: t.refreshExpiration,
     }),
     mode: 'token',
+    policy,
+    ...(users ? { users } : {}),
   };
 }

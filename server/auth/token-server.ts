@@ -60,7 +60,9 @@ export function tokenRouter(options: TokenServerOptions): Router {
       if (!asked) continue;
       if (asked.type === 'registry' && asked.name === 'catalog') {
         // The catalog itself only lists what the subject may pull; its one action is `*`, granted only when asked.
-        if (asked.actions.includes('*') && (subject !== undefined || policy.anonymousHasAccess)) granted.push({ type: 'registry', name: 'catalog', actions: ['*'] });
+        // `search` (docker search): results are filtered by the rules too.
+        const actions = asked.actions.filter((a) => a === '*' || a === 'search');
+        if (actions.length > 0 && (subject !== undefined || policy.anonymousHasAccess)) granted.push({ type: 'registry', name: 'catalog', actions });
       } else if (asked.type === 'repository') {
         const allowed = policy.allowed(subject, asked.name);
         const actions = asked.actions.flatMap((a) => (a === '*' ? [...allowed] : allowed.has(a as never) ? [a] : []));

@@ -285,7 +285,7 @@ describe('wharf run: image config rules', () => {
   test("a 3-layer image with a whiteout and an opaque directory shows Docker's merged view", async () => {
     const r = await wharfRun(['--rm', img.overlay]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(lines(r.stdout).sort(), ['/etc/kept', '/var/cache/new']);
+    assert.deepEqual(lines(r.stdout).sort(), ['/etc/hostname', '/etc/hosts', '/etc/kept', '/etc/resolv.conf', '/var/cache/new']);
   });
 
   test('a layer with a ../ entry is refused (125), and nothing lands outside the layer', async () => {

@@ -45,6 +45,10 @@ export interface Cgroup {
   readonly warnings: readonly string[];
   /** Directories of this cgroup (one per v1 hierarchy, one for v2). */
   readonly paths: readonly string[];
+  /** What the container sees at /sys/fs/cgroup through its cgroup namespace: v1 the
+   * hierarchies it sits in, named by their controllers as mounted ("memory", "cpu,cpuacct");
+   * v2 the unified hierarchy. */
+  readonly fs: { version: 1; hierarchies: readonly string[] } | { version: 2 };
   /** Moves a process (and, v1, its threads) into the cgroup: call before the container's program runs. */
   addProcess(pid: number): Promise<void>;
   /** Pids of the processes in the cgroup. */

@@ -4,7 +4,7 @@
  * A container's cgroup is <hierarchy>/wharf/<id> in each hierarchy below.
  */
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   type Cgroup,
   type CgroupDriver,
@@ -55,6 +55,18 @@ class V1Cgroup implements Cgroup {
 
   get paths(): string[] {
     return [...new Set(this.dirs.values())];
+  }
+
+  get fs(): { version: 1; hierarchies: string[] } {
+    const byDir = new Map<string, string[]>();
+    for (const [c, d] of this.dirs) byDir.set(d, [...(byDir.get(d) ?? []), c]);
+    // A hierarchy is mounted with all its controllers: its mount point's name says them
+    // ("cpu,cpuacct"), else those we placed the container in.
+    const hierarchies = [...byDir].map(([d, controllers]) => {
+      const name = basename(dirname(dirname(d)));
+      return /^[a-z0-9_]+(,[a-z0-9_]+)*$/.test(name) && controllers.every((c) => name.split(',').includes(c)) ? name : controllers.join(',');
+    });
+    return { version: 1, hierarchies };
   }
 
   dir(controller: V1Controller): string {

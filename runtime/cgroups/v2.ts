@@ -43,6 +43,8 @@ class V2Cgroup implements Cgroup {
     readonly dir: string,
   ) {}
 
+  readonly fs = { version: 2 as const };
+
   get paths(): string[] {
     return [this.dir];
   }

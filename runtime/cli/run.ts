@@ -72,6 +72,7 @@ export function registerRunCommand(program: Command): void {
     .option('--read-only', 'mount the root filesystem read-only')
     .option('-i, --interactive', 'pass standard input to the container (default: /dev/null)')
     .option('--cidfile <file>', 'write the container ID to this file')
+    .option('--init', 'run a tiny init as PID 1 that forwards signals to the command and reaps zombies')
     .option('--root <dir>', 'node root directory (content store, layers, containers)', DEFAULT_NODE_ROOT)
     .option('--registry <host[:port]>', 'registry for image names without a host', DEFAULT_REGISTRY)
     .action(async (image: string, command: string[], opts: RunCliOptions) => {

@@ -49,6 +49,7 @@ export interface RawRunFlags {
   dnsSearch?: string[];
   dnsOption?: string[];
   addHost?: string[];
+  init?: boolean;
 }
 
 export interface RunFlags {
@@ -70,6 +71,8 @@ export interface RunFlags {
   groupAdd: string[];
   dns: DnsFlags;
   addHosts: ExtraHost[];
+  /** --init: a tiny init as PID 1 forwards signals to the program and reaps zombies. */
+  init: boolean;
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -134,6 +137,7 @@ export async function parseRunFlags(raw: RawRunFlags, hostEnv: Record<string, st
     groupAdd: [],
     dns: { servers: [], search: [], options: [] },
     addHosts: [],
+    init: raw.init ?? false,
   };
   if (raw.name !== undefined) {
     if (!NAME.test(raw.name)) throw new RunOptionsError(`invalid container name "${raw.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);

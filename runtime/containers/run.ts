@@ -227,8 +227,7 @@ export async function runContainer(req: RunRequest): Promise<RunResult> {
       stdout: req.stdio?.stdout ?? process.stdout,
       stderr: req.stdio?.stderr ?? process.stderr,
     });
-    // binds: until runtime/native/spawn.ts has them (iso-init), the field rides along unused.
-    const spec: SpawnOptions & { binds?: unknown } = {
+    const spec: SpawnOptions = {
       rootfs,
       args: argv,
       env,
@@ -241,6 +240,10 @@ export async function runContainer(req: RunRequest): Promise<RunResult> {
       noNewPrivileges: false,
       stdio: relay.fds,
       binds: etcBinds,
+      // In the foreground the container never outlives `wharf run` (even SIGKILLed).
+      dieWithParent: true,
+      init: flags.init,
+      cgroupfs: cgroup!.fs,
       beforeStart: (pid) => cgroup!.addProcess(pid),
     };
 

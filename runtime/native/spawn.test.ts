@@ -1,4 +1,5 @@
 import { after, before, describe, test } from 'node:test';
+import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -158,6 +159,49 @@ describe('native spawn', () => {
     }
   });
 
+  test('execInContainer: the program leads its own session and gets only fds 0-2', async () => {
+    const proc = await spawnContainer({ rootfs, args: ['sleep', '1000'] });
+    pids.push(proc.pid);
+    const dir = mkdtempSync(join(tmpdir(), 'wharf-exec-'));
+    const fd = openSync(join(dir, 'out'), 'w');
+    try {
+      // stat fields 1, 5, 6: pid, pgrp, session (in the container's pid namespace).
+      const ex = await execInContainer(proc.pid, { args: sh('cut -d" " -f1,5,6 /proc/$$/stat; ls /proc/$$/fd; true'), stdio: [0, fd, fd] }); // `; true`: sh forks ls instead of becoming it
+      pids.push(ex.pid);
+      assert.deepEqual(await ex.wait(), { exitCode: 0 });
+      const [stat, ...fds] = readFileSync(join(dir, 'out'), 'utf8').trim().split('\n');
+      const [pid, pgrp, sid] = stat!.split(' ');
+      assert.equal(pgrp, pid);
+      assert.equal(sid, pid);
+      assert.deepEqual(fds, ['0', '1', '2']);
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+      proc.kill();
+      await proc.wait();
+    }
+  });
+
+  test('dieWithParent: the container dies with the process that started it, even SIGKILLed', async () => {
+    // A Node process that starts a container and waits; we SIGKILL it.
+    const script = `
+      import { spawnContainer } from ${JSON.stringify(new URL('./spawn.js', import.meta.url).href)};
+      const p = await spawnContainer({ rootfs: ${JSON.stringify(rootfs)}, args: ['sleep', '1000'], dieWithParent: true, stdio: [0, 2, 2] });
+      process.stdout.write(String(p.pid) + '\\n');
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.stdout.once('data', (c: Buffer) => resolve(Number(c.toString().trim())));
+      child.once('exit', (code) => reject(new Error(`starter exited ${code}`)));
+    });
+    assert.ok(alive(pid));
+    child.kill('SIGKILL');
+    let left = 500;
+    while (alive(pid) && left-- > 0) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(alive(pid), false, `container ${pid} outlived the process that started it`);
+  });
+
   test('arguments are validated before any native call', async () => {
     await assert.rejects(spawnContainer({ rootfs: 'relative', args: ['true'] }), InvalidSpecError);
     await assert.rejects(spawnContainer({ rootfs, args: [] }), InvalidSpecError);
@@ -168,6 +212,11 @@ describe('native spawn', () => {
     await assert.rejects(spawnContainer({ rootfs, args: ['true'], user: { uid: -1, gid: 0 } }), InvalidSpecError);
     await assert.rejects(spawnContainer({ rootfs, args: ['true'], stdio: [0, 1] as unknown as [number, number, number] }), InvalidSpecError);
     await assert.rejects(execInContainer(0, { args: ['true'] }), InvalidSpecError);
+    await assert.rejects(spawnContainer({ rootfs, args: ['true'], init: 1 as unknown as boolean }), InvalidSpecError);
+    await assert.rejects(spawnContainer({ rootfs, args: ['true'], dieWithParent: 'yes' as unknown as boolean }), InvalidSpecError);
+    await assert.rejects(spawnContainer({ rootfs, args: ['true'], cgroupfs: { version: 3 } as never }), InvalidSpecError);
+    await assert.rejects(spawnContainer({ rootfs, args: ['true'], cgroupfs: { version: 1, hierarchies: ['../x'] } }), InvalidSpecError);
+    await assert.rejects(spawnContainer({ rootfs, args: ['true'], cgroupfs: { version: 2 }, namespaces: { cgroup: false } }), InvalidSpecError);
   });
 
   test('a failing beforeStart hook aborts the start and reaps the helper', async () => {

@@ -366,6 +366,8 @@ static void exec_mode(void) {
   exec_child = fork();
   if (exec_child < 0) fail(WHARF_STEP_EXEC, errno, "fork");
   if (exec_child == 0) {
+    /* Its own session inside the container's pid namespace, as the container's init has. */
+    if (setsid() < 0) fail(WHARF_STEP_SESSION, errno, "setsid");
     set_credentials();
     if (spec.pdeathsig) {
       close(alive[1]);

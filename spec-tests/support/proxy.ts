@@ -38,6 +38,9 @@ export interface CountingForwarder {
   /** response body bytes sent back to the cache */
   bytesOut: number;
   count(method: string, path: string): number;
+  /** from now on, response bodies stop after `bytes` each, until release() */
+  stallAfter(bytes: number): void;
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -45,11 +48,20 @@ export interface CountingForwarder {
 export async function startCountingForwarder(target: string): Promise<CountingForwarder> {
   const base = new URL(target);
   const sockets = new Set<Socket>();
+  let stall: number | undefined;
+  const stalled: (() => void)[] = [];
   const fwd: CountingForwarder = {
     url: '',
     requests: new Map(),
     bytesOut: 0,
     count: (method, path) => fwd.requests.get(`${method} ${path}`) ?? 0,
+    stallAfter: (bytes) => {
+      stall = bytes;
+    },
+    release: () => {
+      stall = undefined;
+      for (const resume of stalled.splice(0)) resume();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -62,8 +74,27 @@ export async function startCountingForwarder(target: string): Promise<CountingFo
     const headers = { ...req.headers, host: base.host };
     const up = httpRequest({ host: base.hostname, port: base.port, method: req.method, path: req.url, headers }, (upRes) => {
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      upRes.on('data', (c: Buffer) => (fwd.bytesOut += c.length));
-      upRes.pipe(res);
+      let sent = 0;
+      let held = false;
+      const limit = stall;
+      upRes.on('data', (c: Buffer) => {
+        fwd.bytesOut += c.length;
+        sent += c.length;
+        if (!res.write(c)) {
+          upRes.pause();
+          res.once('drain', () => held || upRes.resume());
+        }
+        if (limit !== undefined && stall !== undefined && sent >= limit && !held) {
+          held = true;
+          upRes.pause();
+          stalled.push(() => {
+            held = false;
+            upRes.resume();
+          });
+        }
+      });
+      upRes.on('end', () => res.end());
+      upRes.on('error', () => res.destroy());
     });
     up.on('error', () => res.destroy());
     req.pipe(up);

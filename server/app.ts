@@ -10,6 +10,8 @@ import { corsMiddleware } from './http/cors.js';
 import { errorHandler } from './http/error-handler.js';
 import { RegistryError } from './http/errors.js';
 import { requestLogger, type Logger } from './http/logging.js';
+import { uiRouter } from './ui/router.js';
+import type { SessionCodec } from './ui/session.js';
 import { searchRouter } from './v1/search.js';
 import { v2Router } from './v2/router.js';
 import type { CachingRegistry } from './proxy/cached-registry.js';
@@ -27,6 +29,8 @@ export interface AppOptions {
   cache?: CachingRegistry;
   /** origins allowed by CORS on /v2 and /v1; empty or absent: no CORS middleware at all */
   corsOrigins?: string[];
+  /** the web catalog at /ui/; absent: not served */
+  ui?: { sessions: SessionCodec; importDir: string; importMaxBytes: number };
 }
 
 /** RFC 9112: an HTTP/1.1 request without Host is a 400 (checked here so it gets the error JSON). */
@@ -55,6 +59,20 @@ export function createApp(options: AppOptions): express.Express {
   }
   // The cache's names are rewritten before the router, so auth and routes see local names.
   if (options.cache) app.use('/v2', cacheNamespaces(options.cache));
+  if (options.ui) {
+    app.get('/', (_req, res) => res.redirect(302, '/ui/'));
+    app.use(
+      '/ui',
+      uiRouter({
+        registry: options.registry,
+        ...(options.auth ? { auth: options.auth } : {}),
+        deleteEnabled: options.deleteEnabled,
+        logger: options.logger,
+        baseUrl: options.baseUrl ?? '',
+        ...options.ui,
+      }),
+    );
+  }
   app.use(
     '/v1',
     searchRouter({

@@ -5,7 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { readTls } from '../config/auth-files.js';
 import { parseListenAddress, type WharfConfig } from '../config/config.js';
 import { Registry } from '../storage/registry.js';
+import { rm } from 'node:fs/promises';
+import { Layout } from '../storage/layout.js';
+import { loadOrCreateSessionSecret } from '../storage/session-secret.js';
 import { createApp } from './app.js';
+import { SessionCodec } from './ui/session.js';
 import { setupAuth } from './auth/setup.js';
 import { createLogger, type Logger } from './http/logging.js';
 import { answerMalformedRequest } from './http/malformed-requests.js';
@@ -18,6 +22,14 @@ export interface RunningRegistry {
   port: number;
   registry: Registry;
   close(): Promise<void>;
+}
+
+/** The UI's session key (configured or generated under the data root) and its upload dir, emptied. */
+async function uiOptions(config: WharfConfig) {
+  const secret = config.ui.sessionSecret ? Buffer.from(config.ui.sessionSecret, 'utf8') : await loadOrCreateSessionSecret(config.storage.root);
+  const importDir = new Layout(config.storage.root).importsDir;
+  await rm(importDir, { recursive: true, force: true });
+  return { sessions: new SessionCodec(secret, config.ui.sessionLifetime), importDir, importMaxBytes: config.ui.importMaxBytes };
 }
 
 export async function startRegistry(config: WharfConfig, logger: Logger = createLogger(config.log)): Promise<RunningRegistry> {
@@ -34,6 +46,7 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
     logRequests: config.log.requests,
     baseUrl,
     corsOrigins: config.http.cors.origins,
+    ...(config.ui.enabled ? { ui: await uiOptions(config) } : {}),
   });
   const tls = config.http.tls.certificate !== '';
   // Node checks headersTimeout/requestTimeout only every connectionsCheckingInterval

@@ -8,6 +8,7 @@
  *   ├── uploads/
  *   │   ├── <uuid>                            bytes of an upload session in progress
  *   │   └── put-<uuid>                        a small blob (manifest) being written
+ *   ├── imports/<random>                      archives uploaded through the UI while they are imported
  *   └── metadata/                             LevelDB: links, tags, manifests, referrers, sessions
  *
  * A blob appears under blobs/ only by rename(2) from uploads/, so a reader never sees
@@ -42,6 +43,11 @@ export class Layout {
 
   tempPutPath(id: string): string {
     return join(this.root, 'uploads', `put-${id}`);
+  }
+
+  /** Archives uploaded to /ui/import wait here; emptied at start. */
+  get importsDir(): string {
+    return join(this.root, 'imports');
   }
 
   get metadataDir(): string {

@@ -13,6 +13,7 @@ export interface UpstreamSpec {
   revalidate?: string;
   username?: string;
   password?: string;
+  tokenRealm?: string;
 }
 
 export async function startCachingWharf(

@@ -1,10 +1,11 @@
 /**
  * Image archives with the real Docker engine: `docker save` of a 3-layer image (FROM
  * scratch, a gcc -static binary) -> `wharf import` -> `docker pull` from Wharf runs it;
- * the same archive gzip'd and as an OCI layout tar (skopeo); `wharf export` -> `docker load`.
+ * the same archive gzip'd, as an OCI layout tar (skopeo) and through the UI's upload form;
+ * `wharf export` -> `docker load`.
  */
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -113,6 +114,24 @@ test('wharf export writes a docker-archive that docker load reads and runs', asy
   // And it is an OCI layout too: wharf import reads its own export back.
   const again = await wharfCli(['import', out, 'imported/roundtrip:r1', '--registry', wharf.url]);
   assert.match(again.stdout, /imported imported\/roundtrip:r1/);
+});
+
+test('the same docker save archive through the upload form (POST /ui/import) -> docker pull runs it', async () => {
+  const page = await fetch(`${wharf.url}/ui/import`);
+  const cookie = (page.headers.get('set-cookie') ?? '').split(';')[0]!;
+  const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())?.[1];
+  assert.ok(csrf, 'the form carries a CSRF token');
+  const form = new FormData();
+  form.append('csrf', csrf);
+  form.append('repository', 'imported/form');
+  form.append('tag', 'f1');
+  form.append('archive', new Blob([await readFile(archive)]), 'hello.tar');
+  const res = await fetch(`${wharf.url}/ui/import`, { method: 'POST', headers: { cookie, origin: wharf.url }, body: form });
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  assert.match(text, /Imported into imported\/form/);
+  assert.match(text, /imported\/form:f1/);
+  assert.equal(await pullAndRun(`${wharf.hostPort}/imported/form:f1`), 'imported hello from layer two\n');
 });
 
 test('wharf import and export have --help', async () => {

@@ -145,11 +145,14 @@ describe('paths through an image\'s symlinks stay inside the rootfs', () => {
   test('a /dev/null that is not the null device is refused as the mask source (CVE-2025-31133 class)', async () => {
     const rootfs = makeBusyboxRootfs();
     try {
-      // A bind over /dev/null swaps the mask source for a host file.
+      const refused = (e: unknown) => e instanceof ContainerStartError && e.step === 'mask_paths' && /not the null device/.test(e.message);
+      // A bind over /dev/null swaps the mask source for a host file...
       await assert.rejects(
         spawnContainer({ rootfs, args: ['true'], binds: [{ source: join(hostDir, 'null'), target: '/dev/null', readonly: false }] }),
-        (e: unknown) => e instanceof ContainerStartError && e.step === 'mask_paths' && /not the null device/.test(e.message),
+        refused,
       );
+      // ... and a bind of a directory over /dev swaps it for a symlink (null -> a host file).
+      await assert.rejects(spawnContainer({ rootfs, args: ['true'], binds: [{ source: hostDir, target: '/dev', readonly: false }] }), refused);
       assert.equal(readFileSync(join(hostDir, 'secret'), 'utf8'), 'host secret\n');
     } finally {
       await rm(rootfs, { recursive: true, force: true });

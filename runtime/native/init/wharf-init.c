@@ -64,13 +64,13 @@
 #include <unistd.h>
 
 #include "../sync.h"
+#include "helper.h"
+#include "init-loop.h"
+#include "rootfs.h"
 #include "seccomp.h"
 
 #define SYNC_FD 3
 #define SPEC_FD 4
-#include "helper.h"
-#include "init-loop.h"
-#include "rootfs.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)

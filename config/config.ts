@@ -22,6 +22,8 @@ export interface HttpConfig {
   idleTimeout: number;
   /** CORS for third-party registry UIs on /v2 and /v1: allowed origins (`*` for any); empty = off */
   cors: { origins: string[] };
+  /** on SIGTERM/SIGINT/SIGHUP, how long in-flight requests may finish before they are cut, ms */
+  shutdownTimeout: number;
 }
 
 /** The web catalog at /ui/ (server/ui/). */
@@ -38,8 +40,18 @@ export interface UiConfig {
 export interface StorageConfig {
   root: string;
   delete: { enabled: boolean };
-  /** bytes of manifest bodies kept in memory, by digest (immutable, so never stale) */
+  /** memory the manifest cache may cost (bodies and their bookkeeping), by digest (immutable, so never stale) */
   manifestCacheBytes: number;
+  uploads: {
+    /** an upload session with no request for this many seconds is removed with its bytes */
+    expireAfter: number;
+  };
+}
+
+/** What Wharf does for clients that registry:2 serves by special cases. */
+export interface CompatibilityConfig {
+  /** os/arch[/variant] of the image served from a multi-platform tag to a client that does not accept indexes */
+  defaultPlatform: string;
 }
 
 /**
@@ -138,6 +150,7 @@ export interface WharfConfig {
   log: LogConfig;
   proxy: ProxyConfig;
   gc: GcConfig;
+  compatibility: CompatibilityConfig;
 }
 
 export class ConfigError extends Error {
@@ -154,8 +167,10 @@ export function defaultConfig(): WharfConfig {
       requestTimeout: 0,
       idleTimeout: 60_000,
       cors: { origins: [] },
+      shutdownTimeout: 10_000,
     },
-    storage: { root: './data', delete: { enabled: true }, manifestCacheBytes: 64 * 1024 * 1024 },
+    // registry:2 purges abandoned uploads; an hour of silence is plenty for any real client.
+    storage: { root: './data', delete: { enabled: true }, manifestCacheBytes: 32 * 1024 * 1024, uploads: { expireAfter: 3600 } },
     auth: {
       htpasswd: { realm: 'wharf', path: '' },
       token: {
@@ -175,6 +190,7 @@ export function defaultConfig(): WharfConfig {
     log: { level: 'info', requests: true },
     proxy: { upstreams: [], default: '', maxBytes: 0 },
     gc: { interval: 3_600_000, uploadLease: 3_600_000, untaggedAfter: 24 * 3_600_000, retention: [] },
+    compatibility: { defaultPlatform: 'linux/amd64' },
   };
 }
 
@@ -195,8 +211,12 @@ const ENV_KEYS: Record<string, string> = {
   WHARF_HTTP_HEADERS_TIMEOUT: 'http.headersTimeout',
   WHARF_HTTP_REQUEST_TIMEOUT: 'http.requestTimeout',
   WHARF_HTTP_IDLE_TIMEOUT: 'http.idleTimeout',
+  WHARF_HTTP_SHUTDOWN_TIMEOUT: 'http.shutdownTimeout',
   WHARF_STORAGE_ROOT: 'storage.root',
   WHARF_STORAGE_DELETE_ENABLED: 'storage.delete.enabled',
+  WHARF_STORAGE_MANIFEST_CACHE_BYTES: 'storage.manifestCacheBytes',
+  WHARF_STORAGE_UPLOADS_EXPIRE_AFTER: 'storage.uploads.expireAfter',
+  WHARF_COMPATIBILITY_DEFAULT_PLATFORM: 'compatibility.defaultPlatform',
   WHARF_AUTH_HTPASSWD_PATH: 'auth.htpasswd.path',
   WHARF_AUTH_HTPASSWD_REALM: 'auth.htpasswd.realm',
   WHARF_AUTH_TOKEN_ENABLED: 'auth.token.enabled',
@@ -327,6 +347,12 @@ function validate(c: WharfConfig): void {
   }
   c.gc.retention = c.gc.retention.map((r, i) => retentionRule(r, `gc.retention[${i}]`));
   if (!c.storage.root) throw new ConfigError('storage.root: must not be empty');
+  if (!(c.storage.uploads.expireAfter > 0)) throw new ConfigError('storage.uploads.expireAfter: must be positive seconds');
+  if (!(c.storage.manifestCacheBytes >= 0)) throw new ConfigError('storage.manifestCacheBytes: must be a number of bytes, 0 or more');
+  if (!(c.http.shutdownTimeout >= 0)) throw new ConfigError('http.shutdownTimeout: must be milliseconds, 0 or more');
+  if (!/^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/i.test(c.compatibility.defaultPlatform)) {
+    throw new ConfigError(`compatibility.defaultPlatform: expected os/architecture[/variant] such as linux/amd64, got "${c.compatibility.defaultPlatform}"`);
+  }
   if (!LOG_LEVELS.includes(c.log.level)) {
     throw new ConfigError(`log.level: expected one of ${LOG_LEVELS.join(', ')}, got "${c.log.level}"`);
   }

@@ -75,6 +75,28 @@ describe('parseManifest', () => {
     invalid({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [] }, MediaTypes.ociManifest, /does not match/);
   });
 
+  it('an ambiguous document (both an index and an image, CVE-2021-41190) is refused with either Content-Type', () => {
+    const image = ociImage();
+    const index = { schemaVersion: 2, manifests: [] as unknown[] };
+    const both = [
+      { ...image, manifests: [] },
+      { ...index, layers: [] },
+      { ...index, config: image.config },
+      { ...index, config: image.config, layers: image.layers },
+    ];
+    for (const doc of both) {
+      const { mediaType: _drop, ...untyped } = doc as Record<string, unknown>;
+      for (const type of [MediaTypes.ociManifest, MediaTypes.ociIndex, MediaTypes.dockerManifest, MediaTypes.dockerManifestList, '']) {
+        assert.throws(() => parseManifest(body(untyped), type), ManifestInvalidError, `accepted as ${type || 'no type'}: ${JSON.stringify(untyped)}`);
+      }
+    }
+  });
+
+  it('a body mediaType that differs from a Content-Type of another kind is refused', () => {
+    invalid({ ...ociImage(), mediaType: MediaTypes.ociIndex }, 'application/vnd.oci.artifact.manifest.v1+json', /does not match/);
+    invalid(ociImage(), 'text/plain', /does not match/);
+  });
+
   it('Docker schema 1 is refused however it is announced', () => {
     const s1 = { schemaVersion: 1, name: 'x', tag: 'y', fsLayers: [], history: [] };
     invalid(s1, MediaTypes.dockerSchema1Signed, /schema 1/);

@@ -88,7 +88,10 @@ export function parseManifest(body: Buffer, contentType: string): ParsedManifest
     invalid('Docker schema 1 manifests are not supported; push with a current client (schema 2 or OCI)');
   }
   if (m.schemaVersion !== 2) invalid('schemaVersion must be 2');
-  if (declared !== undefined && type !== '' && MANIFEST_MEDIA_TYPES.includes(type) && declared !== type) {
+  // The body says what it is, and so does the request: when both speak they must agree, or
+  // two readers could take one document for two different things (CVE-2021-41190). Only
+  // a generic application/json names no kind.
+  if (declared !== undefined && type !== '' && type !== 'application/json' && declared !== type) {
     invalid(`the body's mediaType ${declared} does not match the Content-Type ${type}`);
   }
   // Which kind: the Content-Type, else the body's mediaType, else its shape (OCI allows no mediaType).
@@ -114,6 +117,15 @@ export function parseManifest(body: Buffer, contentType: string): ParsedManifest
   const annotations = parseAnnotations(m.annotations, 'annotations');
   if (annotations) parsed.annotations = annotations;
 
+  // spec (image-spec 1.0.2+): an image manifest has no `manifests`, an index no `config` or
+  // `layers`. A document with both is ambiguous: a pull could read it either way (CVE-2021-41190).
+  if (parsed.kind === 'image' && m.manifests !== undefined) {
+    invalid('an image manifest must not have a "manifests" field: the document is ambiguous (both an image and an index)');
+  }
+  if (parsed.kind === 'index' && (m.layers !== undefined || m.config !== undefined)) {
+    invalid('an index must not have "config" or "layers" fields: the document is ambiguous (both an index and an image)');
+  }
+
   if (parsed.kind === 'image') {
     const config = parseDescriptor(m.config, 'config');
     parsed.config = config;
@@ -135,4 +147,36 @@ export function parseManifest(body: Buffer, contentType: string): ParsedManifest
     });
   }
   return parsed;
+}
+
+/** "linux/amd64", "linux/arm64/v8" -> Platform; undefined when it is not os/arch[/variant]. */
+export function parsePlatform(text: string): Platform | undefined {
+  const parts = text.split('/');
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[a-z0-9_.-]+$/i.test(p))) return undefined;
+  const p: Platform = { os: parts[0]!, architecture: parts[1]! };
+  if (parts[2] !== undefined) p.variant = parts[2];
+  return p;
+}
+
+/**
+ * The child of an index (or Docker manifest list) for `platform`: the first entry with
+ * its os and architecture (and variant, when the platform names one), as registry:2 picks
+ * linux/amd64 for a client that does not accept manifest lists.
+ */
+export function childForPlatform(index: Buffer, platform: Platform): Descriptor | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(index.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const manifests = (json as { manifests?: unknown }).manifests;
+  if (!Array.isArray(manifests)) return undefined;
+  for (const entry of manifests as Descriptor[]) {
+    const p = entry?.platform;
+    if (!p || p.os !== platform.os || p.architecture !== platform.architecture) continue;
+    if (platform.variant !== undefined && p.variant !== platform.variant) continue;
+    if (typeof entry.digest === 'string' && parseDigest(entry.digest)) return entry;
+  }
+  return undefined;
 }

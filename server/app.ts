@@ -1,15 +1,23 @@
 /**
- * The express app, built from a RegistryService (the embedded Registry, or the proxy cache decorating it). Middlewares are mounted in
- * one visible order, each only where needed. Tests build the same app over a temp dir.
+ * The request listener, built from a RegistryService (the embedded Registry, or the
+ * proxy cache decorating it). The /v2 API is its own router on Node's request and
+ * response objects (server/v2/router.ts); the rest (the token endpoint, /v1 search,
+ * /healthz, what later features mount) is an express app. Middlewares are mounted in one
+ * visible order, each only where needed. When no express middleware applies to /v2 (no
+ * CORS, no proxy cache), /v2 requests go straight to its router, skipping express's
+ * per-request work, which was most of a manifest GET's cost in the profile. Tests build
+ * the same listener over a temp dir.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import type { RegistryService } from '../storage/types.js';
+import { parsePlatform, type Platform } from '../oci/manifest.js';
 import { openAccess } from './auth/authorizer.js';
 import type { AuthSetup } from './auth/setup.js';
 import { corsMiddleware } from './http/cors.js';
-import { errorHandler } from './http/error-handler.js';
+import { errorHandler, renderError } from './http/error-handler.js';
 import { RegistryError } from './http/errors.js';
-import { requestLogger, type Logger } from './http/logging.js';
+import { logRequest, type Logger } from './http/logging.js';
 import { uiRouter } from './ui/router.js';
 import type { SessionCodec } from './ui/session.js';
 import { searchRouter } from './v1/search.js';
@@ -31,25 +39,41 @@ export interface AppOptions {
   corsOrigins?: string[];
   /** the web catalog at /ui/; absent: not served */
   ui?: { sessions: SessionCodec; importDir: string; importMaxBytes: number };
+  /** served from a multi-platform tag to clients that do not accept indexes; default linux/amd64 */
+  defaultPlatform?: Platform;
 }
+
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** RFC 9112: an HTTP/1.1 request without Host is a 400 (checked here so it gets the error JSON). */
-function requireHostHeader(req: express.Request, _res: express.Response, next: express.NextFunction): void {
+function missingHost(req: IncomingMessage): RegistryError | undefined {
   if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
-    next(new RegistryError('UNSUPPORTED', 'an HTTP/1.1 request needs a Host header', undefined, 400, { Connection: 'close' }));
-  } else {
-    next();
+    return new RegistryError('UNSUPPORTED', 'an HTTP/1.1 request needs a Host header', undefined, 400, { Connection: 'close' });
   }
+  return undefined;
 }
 
-export function createApp(options: AppOptions): express.Express {
+function isV2(url: string): boolean {
+  return url.startsWith('/v2') && (url.length === 3 || url[3] === '/' || url[3] === '?' || url[3] === '#');
+}
+
+export function createApp(options: AppOptions): RequestListener {
+  const { logger } = options;
+  const v2 = v2Router(
+    {
+      registry: options.cache ?? options.registry,
+      deleteEnabled: options.deleteEnabled,
+      baseUrl: options.baseUrl ?? '',
+      authorizer: options.auth?.authorizer ?? openAccess,
+      defaultPlatform: options.defaultPlatform ?? parsePlatform('linux/amd64')!,
+    },
+    logger,
+  );
+
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
-
-  if (options.logRequests) app.use(requestLogger(options.logger));
-  app.use(requireHostHeader);
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   if (options.auth?.tokenRouter) app.use('/auth', options.auth.tokenRouter);
   if (options.corsOrigins?.length) {
@@ -81,17 +105,26 @@ export function createApp(options: AppOptions): express.Express {
       ...(options.auth ? { policy: options.auth.policy } : {}),
     }),
   );
-  app.use(
-    '/v2',
-    v2Router({
-      registry: options.cache ?? options.registry,
-      deleteEnabled: options.deleteEnabled,
-      baseUrl: options.baseUrl ?? '',
-      authorizer: options.auth?.authorizer ?? openAccess,
-    }),
-  );
+  // Mounted at /v2, express hands the router the URL relative to /v2, as the fast lane does.
+  app.use('/v2', (req, res) => v2(req, res));
   // Outside the API too, a stranger gets the error JSON, not express's HTML page.
   app.use((req, _res, next) => next(new RegistryError('NOT_FOUND', `no registry endpoint at ${req.method} ${req.originalUrl.slice(0, 300)}`)));
-  app.use(errorHandler(options.logger));
-  return app;
+  app.use(errorHandler(logger));
+
+  const fastLane = !options.corsOrigins?.length && !options.cache;
+
+  return function wharf(req, res) {
+    if (options.logRequests) logRequest(logger, req, res);
+    const refused = missingHost(req);
+    if (refused) return renderError(logger, refused, req, res);
+    const url = req.url ?? '';
+    if (fastLane && isV2(url)) {
+      // As express's mount does: the original URL kept, the router's URL relative to /v2.
+      (req as IncomingMessage & { originalUrl: string }).originalUrl = url;
+      req.url = url[3] === '/' ? url.slice(3) : `/${url.slice(3)}`;
+      v2(req, res);
+    } else {
+      app(req, res);
+    }
+  };
 }

@@ -29,10 +29,31 @@ export function registerServerCommands(program: Command): void {
         }
         throw err;
       }
-      const stop = (): void => {
+      // Stopped however a user stops it: a signal to this process (kill, Ctrl-C, a closed
+      // terminal), or the death of `npm start` (npm 11 does not pass SIGTERM on to its script).
+      let stopping = false;
+      const stop = (why: string): void => {
+        if (stopping) {
+          process.stderr.write(`wharf serve: ${why} again, exiting now\n`);
+          process.exit(1);
+        }
+        stopping = true;
+        process.stderr.write(`wharf serve: ${why}, shutting down\n`);
         registry.close().then(() => process.exit(0), () => process.exit(1));
       };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(`got ${signal}`));
+      if (process.env.npm_lifecycle_event !== undefined) watchParent(() => stop('npm, which started this server, is gone'));
     });
+}
+
+/** Under npm, the server is npm's child (`exec` in the start script): when npm dies, the parent changes. */
+function watchParent(onGone: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      onGone();
+    }
+  }, 200);
+  timer.unref();
 }

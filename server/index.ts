@@ -4,6 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { readTls } from '../config/auth-files.js';
 import { parseListenAddress, type WharfConfig } from '../config/config.js';
+import { parsePlatform } from '../oci/manifest.js';
 import { Registry } from '../storage/registry.js';
 import { rm } from 'node:fs/promises';
 import { Layout } from '../storage/layout.js';
@@ -21,6 +22,11 @@ export interface RunningRegistry {
   url: string;
   port: number;
   registry: Registry;
+  /**
+   * Graceful stop: accept nothing new, let in-flight requests finish for up to
+   * http.shutdownTimeout (then cut them), close LevelDB (releasing the data dir's lock),
+   * flush the log.
+   */
   close(): Promise<void>;
 }
 
@@ -33,7 +39,10 @@ async function uiOptions(config: WharfConfig) {
 }
 
 export async function startRegistry(config: WharfConfig, logger: Logger = createLogger(config.log)): Promise<RunningRegistry> {
-  const registry = await Registry.openEmbedded(config.storage.root, { manifestCacheBytes: config.storage.manifestCacheBytes });
+  const registry = await Registry.openEmbedded(config.storage.root, {
+    manifestCacheBytes: config.storage.manifestCacheBytes,
+    uploadExpiryMs: config.storage.uploads.expireAfter * 1000,
+  });
   const baseUrl = config.http.host.replace(/\/$/, '');
   const auth = await setupAuth(config.auth, config.storage.root, baseUrl);
   const cache = config.proxy.upstreams.length > 0 ? new CachingRegistry(registry, new Upstreams(config.proxy.upstreams, config.proxy.default)) : undefined;
@@ -47,6 +56,7 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
     baseUrl,
     corsOrigins: config.http.cors.origins,
     ...(config.ui.enabled ? { ui: await uiOptions(config) } : {}),
+    defaultPlatform: parsePlatform(config.compatibility.defaultPlatform)!,
   });
   const tls = config.http.tls.certificate !== '';
   // Node checks headersTimeout/requestTimeout only every connectionsCheckingInterval
@@ -81,20 +91,37 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
   const bound = (server.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   const url = `${tls ? 'https' : 'http'}://${shownHost}:${bound}`;
-  logger.info({ url, root: config.storage.root, auth: auth.mode }, 'wharf registry listening');
+  logger.info({ url, root: config.storage.root, auth: auth.mode }, `wharf registry listening on ${url}`);
+  logger.flush();
+  // Abandoned upload sessions expire while the server runs, not only at the next start.
+  const expiry = registry.startUploadExpiry((err) => logger.error({ err }, 'removing expired upload sessions failed'));
 
+  let closing: Promise<void> | undefined;
   return {
     url,
     port: bound,
     registry,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+    close() {
+      closing ??= (async () => {
+        clearInterval(expiry);
+        const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Idle keep-alive connections would hold close() open; in-flight requests get the grace period.
+        server.closeIdleConnections();
+        let timer: NodeJS.Timeout | undefined;
+        const cut = new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            server.closeAllConnections();
+            resolve();
+          }, config.http.shutdownTimeout);
+        });
+        await Promise.race([drained, cut]);
+        clearTimeout(timer);
         server.closeAllConnections();
-      });
-      await cache?.close();
-      await registry.close();
-      logger.flush();
+        await cache?.close();
+        await registry.close();
+        logger.flush();
+      })();
+      return closing;
     },
   };
 }

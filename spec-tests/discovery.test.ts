@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import type express from 'express';
+import type { RequestListener } from '../server/app.js';
 import {
   MediaTypes,
   assertError,
@@ -21,7 +21,7 @@ import {
 } from './support/registry-app.js';
 
 /** Follow `Link: rel="next"` from `first` to the end; the pages' entries in order. */
-async function followPages(app: express.Express, first: string, key: 'tags' | 'repositories', expectedN: number): Promise<string[][]> {
+async function followPages(app: RequestListener, first: string, key: 'tags' | 'repositories', expectedN: number): Promise<string[][]> {
   const pages: string[][] = [];
   let url: string | undefined = first;
   while (url !== undefined) {

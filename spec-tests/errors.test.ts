@@ -3,7 +3,7 @@
  * and `{"errors":[{"code":...}]}`, and nothing ever answered with a 5xx.
  */
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
@@ -101,7 +101,10 @@ describe('errors', () => {
       it(`"${d.slice(0, 20)}…" is 400 DIGEST_INVALID wherever a digest goes`, async () => {
         assertError(await request(ctx.app).get(`/v2/${repo}/blobs/${d}`), 400, 'DIGEST_INVALID');
         assertError(await request(ctx.app).head(`/v2/${repo}/blobs/${d}`), 400, 'DIGEST_INVALID', 'HEAD');
-        assertError(await request(ctx.app).get(`/v2/${repo}/manifests/${d}`), 400, 'DIGEST_INVALID');
+        // A manifest GET or HEAD by a reference that cannot name anything is merely unknown (as registry:2 and zot).
+        assertError(await request(ctx.app).get(`/v2/${repo}/manifests/${d}`), 404, 'MANIFEST_UNKNOWN');
+        assertError(await request(ctx.app).head(`/v2/${repo}/manifests/${d}`), 404, 'MANIFEST_UNKNOWN', 'HEAD');
+        assertError(await request(ctx.app).delete(`/v2/${repo}/manifests/${d}`), 400, 'DIGEST_INVALID');
         assertError(await request(ctx.app).delete(`/v2/${repo}/blobs/${d}`), 400, 'DIGEST_INVALID');
         assertError(await request(ctx.app).get(`/v2/${repo}/referrers/${d}`), 400, 'DIGEST_INVALID');
         assertError(await request(ctx.app).post(`/v2/${repo}/blobs/uploads/?digest=${d}`).send(Buffer.from('x')), 400, 'DIGEST_INVALID');
@@ -122,8 +125,9 @@ describe('errors', () => {
 
   describe('TAG_INVALID', () => {
     for (const tag of ['-leading-dash', '.leading-dot', 'a'.repeat(129), 'has%20space', 'semi;colon', 'plus+sign']) {
-      it(`tag "${tag.slice(0, 20)}" is 400 TAG_INVALID`, async () => {
-        assertError(await request(ctx.app).get(`/v2/${repo}/manifests/${tag}`), 400, 'TAG_INVALID');
+      it(`tag "${tag.slice(0, 20)}": PUT is 400 TAG_INVALID, GET and HEAD 404 MANIFEST_UNKNOWN`, async () => {
+        assertError(await request(ctx.app).get(`/v2/${repo}/manifests/${tag}`), 404, 'MANIFEST_UNKNOWN');
+        assertError(await request(ctx.app).head(`/v2/${repo}/manifests/${tag}`), 404, 'MANIFEST_UNKNOWN', 'HEAD');
         const put = await request(ctx.app)
           .put(`/v2/${repo}/manifests/${tag}`)
           .set('Content-Type', image.manifest.mediaType)
@@ -244,7 +248,7 @@ describe('errors', () => {
       const blob = randomBlob(20_000);
       assert.equal((await request(ctx.app).patch(location).set('Content-Range', '0-9999').send(blob.bytes.subarray(0, 10_000))).status, 202);
 
-      const server = ctx.app.listen(0, '127.0.0.1');
+      const server = createServer(ctx.app).listen(0, '127.0.0.1');
       await new Promise<void>((resolve) => server.once('listening', () => resolve()));
       try {
         const { port } = server.address() as AddressInfo;

@@ -38,7 +38,8 @@ export async function hashFile(path: string, algorithm: DigestAlgorithm): Promis
 }
 
 export class FsUpload implements Upload {
-  private busy = false;
+  /** a request is appending or committing */
+  busy = false;
 
   constructor(
     private readonly store: UploadOwner,

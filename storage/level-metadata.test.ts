@@ -137,8 +137,8 @@ describe('LevelMetadataStore', () => {
   });
 
   it('upload sessions: put, get, list, delete', async () => {
-    const s1 = { id: crypto.randomUUID(), repository: repo('r'), startedAt: 1 };
-    const s2 = { id: crypto.randomUUID(), repository: repo('q/r'), startedAt: 2 };
+    const s1 = { id: crypto.randomUUID(), repository: repo('r'), startedAt: 1, touchedAt: 1 };
+    const s2 = { id: crypto.randomUUID(), repository: repo('q/r'), startedAt: 2, touchedAt: 2 };
     await meta.putUploadSession(s1);
     await meta.putUploadSession(s2);
     assert.deepEqual(await meta.getUploadSession(s1.id), s1);
@@ -148,11 +148,24 @@ describe('LevelMetadataStore', () => {
     assert.deepEqual(await meta.listUploadSessions(), [s2]);
   });
 
+  it('upload sessions by last activity: a touch moves a session to the young end, a delete drops it from the index', async () => {
+    const ids = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+    for (const [i, id] of ids.entries()) await meta.putUploadSession({ id, repository: repo('r'), startedAt: 1000 + i, touchedAt: 1000 + i });
+    assert.deepEqual(await meta.listIdleUploadSessions(1002, 10), [ids[0], ids[1]]);
+    assert.deepEqual(await meta.listIdleUploadSessions(5000, 1), [ids[0]]);
+    const touched = await meta.touchUploadSession((await meta.getUploadSession(ids[0]!))!, 9000);
+    assert.equal(touched.touchedAt, 9000);
+    assert.deepEqual(await meta.getUploadSession(ids[0]!), touched);
+    assert.deepEqual(await meta.listIdleUploadSessions(5000, 10), [ids[1], ids[2]]);
+    await meta.deleteUploadSession(ids[1]!);
+    assert.deepEqual(await meta.listIdleUploadSessions(10_000, 10), [ids[2], ids[0]]);
+  });
+
   it('everything survives a close and reopen', async () => {
     const m = manifest('persist', { subject: dg('s') });
     await meta.putManifest(repo('p'), m, tag('v'));
     await meta.linkBlob(repo('p'), { digest: dg('blob'), size: 7 });
-    const session = { id: crypto.randomUUID(), repository: repo('p'), startedAt: 5 };
+    const session = { id: crypto.randomUUID(), repository: repo('p'), startedAt: 5, touchedAt: 5 };
     await meta.putUploadSession(session);
     await meta.close();
     meta = await LevelMetadataStore.open(join(dir, 'metadata'));

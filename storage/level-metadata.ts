@@ -8,6 +8,7 @@
  *   t\0<repo>\0<tag>                   ManifestDescriptor    tags (one get resolves a tag)
  *   f\0<repo>\0<subject>\0<digest>     ReferrerDescriptor    referrers index
  *   u\0<uuid>                          UploadSession         upload sessions
+ *   a\0<touchedAt, 15 digits>\0<uuid>   ''                    sessions by last activity (expiry scans the old end)
  *
  * The reads of the pull path (tag, manifest, blob link, repository) use getSync: the
  * keys are tiny and hot in LevelDB's block cache, and a synchronous lookup of a few
@@ -46,6 +47,14 @@ const manifestKey = (repo: string, digest: string): string => `m${SEP}${repo}${S
 const tagPrefix = (repo: string): string => `t${SEP}${repo}${SEP}`;
 const referrerPrefix = (repo: string, subject: string): string => `f${SEP}${repo}${SEP}${subject}${SEP}`;
 const uploadKey = (id: string): string => `u${SEP}${id}`;
+const activityKey = (touchedAt: number, id: string): string => `a${SEP}${String(touchedAt).padStart(15, '0')}${SEP}${id}`;
+
+/**
+ * Upload sessions are written without fsync: like the bytes of an upload before its
+ * commit, a session lost in a power cut only makes its client start the upload again,
+ * and 100,000 sessions opened at once must not cost 100,000 fsyncs.
+ */
+const LAZY = { sync: false } as const;
 
 export class LevelMetadataStore implements MetadataStore {
   private constructor(private readonly db: Level<string, string>) {}
@@ -157,26 +166,59 @@ export class LevelMetadataStore implements MetadataStore {
   }
 
   async putUploadSession(session: UploadSession): Promise<void> {
-    await this.db.put(uploadKey(session.id), JSON.stringify(session), DURABLE);
+    await this.db.batch(
+      [
+        { type: 'put', key: uploadKey(session.id), value: JSON.stringify(session) },
+        { type: 'put', key: activityKey(session.touchedAt, session.id), value: '' },
+      ],
+      LAZY,
+    );
+  }
+
+  async touchUploadSession(session: UploadSession, now: number): Promise<UploadSession> {
+    const touched = { ...session, touchedAt: now };
+    await this.db.batch(
+      [
+        { type: 'del', key: activityKey(session.touchedAt, session.id) },
+        { type: 'put', key: uploadKey(session.id), value: JSON.stringify(touched) },
+        { type: 'put', key: activityKey(now, session.id), value: '' },
+      ],
+      LAZY,
+    );
+    return touched;
   }
 
   async getUploadSession(id: string): Promise<UploadSession | undefined> {
-    const value = await this.db.get(uploadKey(id));
-    return value === undefined ? undefined : (JSON.parse(value) as UploadSession);
+    const value = this.db.getSync(uploadKey(id));
+    return value === undefined ? undefined : withTouchedAt(JSON.parse(value) as UploadSession);
   }
 
   async deleteUploadSession(id: string): Promise<void> {
-    await this.db.del(uploadKey(id), DURABLE);
+    const session = await this.getUploadSession(id);
+    const ops: Op[] = [{ type: 'del', key: uploadKey(id) }];
+    if (session) ops.push({ type: 'del', key: activityKey(session.touchedAt, id) });
+    await this.db.batch(ops, LAZY);
   }
 
   async listUploadSessions(): Promise<UploadSession[]> {
     const values = await this.db.values({ gte: uploadKey(''), lt: `u${END}` }).all();
-    return values.map((v) => JSON.parse(v) as UploadSession);
+    return values.map((v) => withTouchedAt(JSON.parse(v) as UploadSession));
+  }
+
+  async listIdleUploadSessions(before: number, limit: number): Promise<string[]> {
+    const keys = await this.db.keys({ gte: `a${SEP}`, lt: activityKey(before, ''), limit }).all();
+    return keys.map((k) => k.slice(k.lastIndexOf(SEP) + 1));
   }
 
   async close(): Promise<void> {
     await this.db.close();
   }
+}
+
+/** Sessions written before activity was recorded count as touched when they started. */
+function withTouchedAt(session: UploadSession): UploadSession {
+  if (typeof session.touchedAt !== 'number') session.touchedAt = session.startedAt;
+  return session;
 }
 
 function toReferrer(desc: ManifestDescriptor): ReferrerDescriptor {

@@ -22,6 +22,7 @@ import {
 } from './errors.js';
 import { FsBlobStore, isUploadId } from './fs-blob-store.js';
 import { LevelMetadataStore } from './level-metadata.js';
+import { KeyLock } from './key-lock.js';
 import { ManifestCache } from './manifest-cache.js';
 import { MAX_MANIFEST_BYTES } from '../oci/limits.js';
 import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
@@ -42,17 +43,28 @@ import type {
   Upload,
 } from './types.js';
 
-/** registry:2 purges upload sessions a week old. */
-const UPLOAD_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+/** Idle sessions removed per sweep step (a LevelDB range scan of the oldest activity keys). */
+const EXPIRY_BATCH = 1000;
 
 export interface RegistryOptions {
   manifestCacheBytes: number;
+  /** an upload session with no request for this long is removed with its bytes; default 1 h */
+  uploadExpiryMs?: number;
 }
 
 export type { Chunk, ManifestContent, ManifestReference, StoredManifest } from './types.js';
 
 export class Registry implements RegistryService {
   private readonly cache: ManifestCache;
+  /**
+   * Serialises the writes of one repository's manifests, tags and links, so that no
+   * interleaving leaves a tag naming a manifest the repository no longer has (a DELETE
+   * scanning tags while a PUT adds one), or an index whose child was just deleted.
+   */
+  private readonly repoLocks = new KeyLock();
+  /** Serialises an upload's expiry with the request that would resume it. */
+  private readonly uploadLocks = new KeyLock();
+  readonly uploadExpiryMs: number;
 
   constructor(
     readonly blobs: BlobStore,
@@ -60,6 +72,7 @@ export class Registry implements RegistryService {
     options: RegistryOptions,
   ) {
     this.cache = new ManifestCache(options.manifestCacheBytes);
+    this.uploadExpiryMs = options.uploadExpiryMs ?? 3600_000;
   }
 
   /** The embedded default: blobs on the local filesystem, metadata in LevelDB, under `root`. */
@@ -76,17 +89,63 @@ export class Registry implements RegistryService {
     await this.meta.close();
   }
 
-  /** Drop sessions older than a week, upload files without a session, sessions without a file. */
+  /**
+   * At start: drop sessions idle for longer than the expiry (with their files), and
+   * upload files no session owns (a monolithic upload cut by a crash).
+   */
   async removeStaleUploads(now: number): Promise<void> {
     const files = new Set(await this.blobs.listUploads());
     for (const session of await this.meta.listUploadSessions()) {
       const hasFile = files.delete(session.id);
-      if (!hasFile || now - session.startedAt > UPLOAD_MAX_AGE_MS) {
+      if (!hasFile || now - session.touchedAt > this.uploadExpiryMs) {
         if (hasFile) await this.blobs.removeUpload(session.id);
         await this.meta.deleteUploadSession(session.id);
       }
     }
     for (const orphan of files) await this.blobs.removeUpload(orphan);
+  }
+
+  /**
+   * Remove every upload session idle for longer than the expiry, with its bytes; the
+   * registry runs this on a timer (startUploadExpiry) and GC may call it too. A session
+   * a request is writing into right now is left alone. Resolves with how many went.
+   */
+  async expireIdleUploads(now: number = Date.now()): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const ids = await this.meta.listIdleUploadSessions(now - this.uploadExpiryMs, EXPIRY_BATCH);
+      let progressed = false;
+      for (const id of ids) {
+        await this.uploadLocks.run(id, async () => {
+          const session = await this.meta.getUploadSession(id);
+          if (!session || now - session.touchedAt <= this.uploadExpiryMs) return;
+          if (!(await this.blobs.removeUpload(id))) {
+            // Busy: a request is streaming into it, so it is not idle.
+            await this.meta.touchUploadSession(session, now);
+            return;
+          }
+          await this.meta.deleteUploadSession(id);
+          removed++;
+          progressed = true;
+        });
+      }
+      if (ids.length < EXPIRY_BATCH || !progressed) return removed;
+    }
+  }
+
+  /** Sweep expired upload sessions every tenth of the expiry (1 s to 1 min). The timer never keeps the process alive. */
+  startUploadExpiry(onError: (err: unknown) => void): NodeJS.Timeout {
+    const every = Math.min(60_000, Math.max(1_000, Math.floor(this.uploadExpiryMs / 10)));
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      this.expireIdleUploads()
+        .catch(onError)
+        .finally(() => (running = false));
+    }, every);
+    timer.unref();
+    return timer;
   }
 
   // ---- blobs
@@ -105,7 +164,14 @@ export class Registry implements RegistryService {
   }
 
   async deleteBlob(repo: RepositoryName, digest: Digest): Promise<void> {
-    if (!(await this.meta.unlinkBlob(repo, digest))) throw new BlobUnknownError(digest);
+    await this.repoLocks.run(repo, async () => {
+      if (!(await this.meta.unlinkBlob(repo, digest))) throw new BlobUnknownError(digest);
+    });
+  }
+
+  /** The blob's local file, when the blob store has one (for sendfile); undefined otherwise. */
+  blobFile(digest: Digest): string | undefined {
+    return this.blobs.localPath?.(digest);
   }
 
   /**
@@ -123,17 +189,23 @@ export class Registry implements RegistryService {
 
   async startUpload(repo: RepositoryName): Promise<Upload> {
     const id = randomUUID();
-    await this.meta.putUploadSession({ id, repository: repo, startedAt: Date.now() });
-    return this.blobs.beginUpload(id);
+    const now = Date.now();
+    const upload = await this.blobs.beginUpload(id);
+    await this.meta.putUploadSession({ id, repository: repo, startedAt: now, touchedAt: now });
+    return upload;
   }
 
+  /** The session's upload, its activity recorded (it expires uploadExpiryMs after its last request). */
   async getUpload(repo: RepositoryName, id: string): Promise<Upload> {
     if (!isUploadId(id)) throw new UploadUnknownError(id);
-    const session = await this.meta.getUploadSession(id);
-    if (!session || session.repository !== repo) throw new UploadUnknownError(id);
-    const upload = await this.blobs.resumeUpload(id);
-    if (!upload) throw new UploadUnknownError(id);
-    return upload;
+    return this.uploadLocks.run(id, async () => {
+      const session = await this.meta.getUploadSession(id);
+      if (!session || session.repository !== repo) throw new UploadUnknownError(id);
+      const upload = await this.blobs.resumeUpload(id);
+      if (!upload) throw new UploadUnknownError(id);
+      await this.meta.touchUploadSession(session, Date.now());
+      return upload;
+    });
   }
 
   async appendUpload(upload: Upload, chunk: Chunk): Promise<number> {
@@ -191,12 +263,17 @@ export class Registry implements RegistryService {
 
   async getManifest(repo: RepositoryName, ref: ManifestReference): Promise<ManifestContent> {
     const descriptor = await this.resolveManifest(repo, ref);
+    return { descriptor, bytes: await this.manifestBytes(descriptor) };
+  }
+
+  /** The bytes of a manifest resolved earlier: from memory when cached. */
+  async manifestBytes(descriptor: ManifestDescriptor): Promise<Buffer> {
     let bytes = this.cache.get(descriptor.digest);
     if (!bytes) {
       bytes = await this.blobs.readAll(descriptor.digest);
       this.cache.set(descriptor.digest, bytes);
     }
-    return { descriptor, bytes };
+    return bytes;
   }
 
   async putManifest(repo: RepositoryName, ref: ManifestReference, body: Buffer, contentType: string): Promise<StoredManifest> {
@@ -205,13 +282,17 @@ export class Registry implements RegistryService {
     const algorithm = ref.digest !== undefined ? digestAlgorithm(ref.digest) : 'sha256';
     const digest = `${algorithm}:${createHash(algorithm).update(body).digest('hex')}` as Digest;
     if (ref.digest !== undefined && ref.digest !== digest) throw new ReferenceDigestMismatchError(ref.digest, digest);
-    await this.checkReferences(repo, parsed);
-    await this.blobs.put(body, digest);
     const descriptor: ManifestDescriptor = { mediaType: parsed.mediaType, digest, size: body.length };
     if (parsed.artifactType !== undefined) descriptor.artifactType = parsed.artifactType;
     if (parsed.annotations !== undefined) descriptor.annotations = parsed.annotations;
     if (parsed.subject !== undefined) descriptor.subject = parsed.subject;
-    await this.meta.putManifest(repo, descriptor, ref.tag);
+    // The check and the write (link + tag, one batch) under the repository's lock: a
+    // DELETE of this manifest, of a blob or child it needs, comes wholly before or after.
+    await this.repoLocks.run(repo, async () => {
+      await this.checkReferences(repo, parsed);
+      await this.blobs.put(body, digest);
+      await this.meta.putManifest(repo, descriptor, ref.tag);
+    });
     this.cache.set(digest, body);
     return { descriptor, parsed };
   }
@@ -227,11 +308,15 @@ export class Registry implements RegistryService {
   }
 
   async deleteManifest(repo: RepositoryName, digest: Digest): Promise<void> {
-    if (!(await this.meta.deleteManifest(repo, digest))) throw new ManifestUnknownError(digest);
+    await this.repoLocks.run(repo, async () => {
+      if (!(await this.meta.deleteManifest(repo, digest))) throw new ManifestUnknownError(digest);
+    });
   }
 
   async deleteTag(repo: RepositoryName, tag: Tag): Promise<void> {
-    if (!(await this.meta.deleteTag(repo, tag))) throw new ManifestUnknownError(tag);
+    await this.repoLocks.run(repo, async () => {
+      if (!(await this.meta.deleteTag(repo, tag))) throw new ManifestUnknownError(tag);
+    });
   }
 
   // ---- discovery

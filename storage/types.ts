@@ -34,8 +34,13 @@ export interface BlobStore {
   resumeUpload(id: string): Promise<Upload | undefined>;
   /** Upload ids present in the store (to clean stale ones at start). */
   listUploads(): Promise<string[]>;
-  /** Drop an upload's bytes without reading them (stale sessions at start). */
-  removeUpload(id: string): Promise<void>;
+  /**
+   * Drop an upload's bytes without reading them (expired sessions). False, and nothing
+   * removed, while a request is writing into it.
+   */
+  removeUpload(id: string): Promise<boolean>;
+  /** The local file holding a blob, for the plain-HTTP sendfile(2) fast path; absent on remote stores. */
+  localPath?(digest: Digest): string;
   delete(digest: Digest): Promise<boolean>;
   list(): AsyncIterable<Digest>;
 }
@@ -93,6 +98,8 @@ export interface UploadSession {
   id: string;
   repository: RepositoryName;
   startedAt: number;
+  /** ms since the epoch of the session's last request: it expires when this is old */
+  touchedAt: number;
 }
 
 /** Everything that is not bytes: links, tags, manifest descriptors, referrers, sessions. */
@@ -117,9 +124,13 @@ export interface MetadataStore {
   listReferrers(repo: RepositoryName, subject: Digest): Promise<ReferrerDescriptor[]>;
 
   putUploadSession(session: UploadSession): Promise<void>;
+  /** Record a request on the session at `now` (it expires that much later). */
+  touchUploadSession(session: UploadSession, now: number): Promise<UploadSession>;
   getUploadSession(id: string): Promise<UploadSession | undefined>;
   deleteUploadSession(id: string): Promise<void>;
   listUploadSessions(): Promise<UploadSession[]>;
+  /** Ids of up to `limit` sessions whose last request was before `before`, oldest first. */
+  listIdleUploadSessions(before: number, limit: number): Promise<string[]>;
 
   close(): Promise<void>;
 }
@@ -154,6 +165,8 @@ export interface Chunk {
 export interface RegistryService {
   statBlob(repo: RepositoryName, digest: Digest): Promise<BlobInfo>;
   readBlob(info: BlobInfo, range?: ByteRange): Promise<Readable>;
+  /** The blob's local file when it has one and may be sent as is (sendfile); undefined otherwise. */
+  blobFile?(digest: Digest): string | undefined;
   deleteBlob(repo: RepositoryName, digest: Digest): Promise<void>;
   mountBlob(repo: RepositoryName, digest: Digest, from?: RepositoryName): Promise<BlobInfo | undefined>;
 
@@ -166,6 +179,8 @@ export interface RegistryService {
 
   resolveManifest(repo: RepositoryName, ref: ManifestReference): Promise<ManifestDescriptor>;
   getManifest(repo: RepositoryName, ref: ManifestReference): Promise<ManifestContent>;
+  /** The bytes of a manifest resolveManifest gave (from memory when cached). */
+  manifestBytes(descriptor: ManifestDescriptor): Promise<Buffer>;
   putManifest(repo: RepositoryName, ref: ManifestReference, body: Buffer, contentType: string): Promise<StoredManifest>;
   deleteManifest(repo: RepositoryName, digest: Digest): Promise<void>;
   deleteTag(repo: RepositoryName, tag: Tag): Promise<void>;

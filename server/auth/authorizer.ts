@@ -5,7 +5,7 @@
  * htpasswd users, and Bearer tokens. A refusal is a RegistryError carrying the
  * challenge (`WWW-Authenticate`) the client needs to try again.
  */
-import type { Request } from 'express';
+import type { IncomingMessage as Request } from 'node:http';
 import { RegistryError } from '../http/errors.js';
 import type { AccessPolicy, Action } from './access-policy.js';
 import { parseBasic, type HtpasswdUsers } from './basic-credentials.js';

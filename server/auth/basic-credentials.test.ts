@@ -29,6 +29,11 @@ test('parseBasic: user and password; the password may hold colons, be empty, or 
   assert.deepEqual(parseBasic(`BASIC ${Buffer.from('a:b').toString('base64')}`), { user: 'a', password: 'b' });
 });
 
+test('parseBasic: empty user and password (podman, skopeo and buildah send `Basic Og==`) are no credentials', () => {
+  assert.equal(parseBasic('Basic Og=='), undefined);
+  assert.equal(parseBasic(basic(':')), undefined);
+});
+
 test('parseBasic: malformed credentials are told apart from none', () => {
   assert.equal(parseBasic('Basic '), 'malformed');
   assert.equal(parseBasic('Basic !!!notbase64'), 'malformed');

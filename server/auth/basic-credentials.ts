@@ -18,8 +18,11 @@ export interface BasicCredentials {
 export function parseBasic(header: string | undefined): BasicCredentials | 'malformed' | undefined {
   if (header === undefined || !/^basic /i.test(header)) return undefined;
   const encoded = header.slice(6).trim();
+  // podman, skopeo and buildah send `Basic Og==` (":", no user, no password) when they have no
+  // credentials: empty credentials are no credentials, so the anonymous rules apply.
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) return 'malformed';
   const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  if (decoded === ':') return undefined;
   const colon = decoded.indexOf(':');
   if (colon <= 0) return 'malformed';
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };

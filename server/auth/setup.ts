@@ -1,5 +1,7 @@
 /** Build the configured auth mode once at start: the Authorizer, and the built-in token endpoint if any. */
-import type { Request, Router } from 'express';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { Router } from 'express';
 import { readCertBundle, readHtpasswd, readJwks } from '../../config/auth-files.js';
 import type { AuthConfig } from '../../config/config.js';
 import { loadOrCreateSigningKey } from '../../storage/signing-key.js';
@@ -41,7 +43,7 @@ export async function setupAuth(config: AuthConfig, dataRoot: string, baseUrl: s
     ? () => t.realm
     : baseUrl
       ? () => `${baseUrl}/auth/token`
-      : (req: Request) => `${req.protocol}://${req.headers.host ?? 'localhost'}/auth/token`;
+      : (req: IncomingMessage) => `${(req.socket as TLSSocket).encrypted ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}/auth/token`;
   return {
     authorizer: new BearerAuthorizer(TokenVerifier.forSigningKey(key, t.issuer, t.service), policy, realm, t.service),
     tokenRouter: tokenRouter({

@@ -2,7 +2,7 @@
  * Parsing of what arrives in a request (names, references, ranges, page sizes, small
  * bodies) into the branded types of oci/names.ts, throwing the spec's errors.
  */
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import {
   looksLikeDigest,
   parseDigest,
@@ -31,6 +31,22 @@ export function digest(raw: string | undefined): Digest {
   return d;
 }
 
+/**
+ * The reference of a manifest GET or HEAD: one that is neither a valid tag nor a digest
+ * names nothing the registry could hold, so it is unknown (404), as registry:2 and zot
+ * answer; only a PUT under it is a client error (TAG_INVALID).
+ */
+export function manifestReferenceToRead(raw: string): ManifestReference {
+  if (raw.includes(':') || looksLikeDigest(raw)) {
+    const d = parseDigest(raw);
+    if (d) return { digest: d };
+  } else {
+    const tag = parseTag(raw);
+    if (tag) return { tag };
+  }
+  throw new RegistryError('MANIFEST_UNKNOWN', `no manifest can be named "${raw.slice(0, 200)}": a reference is a tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127}) or a digest`, { reference: raw.slice(0, 200) });
+}
+
 export function manifestReference(raw: string): ManifestReference {
   if (raw.includes(':') || looksLikeDigest(raw)) return { digest: digest(raw) };
   const tag = parseTag(raw);
@@ -38,15 +54,16 @@ export function manifestReference(raw: string): ManifestReference {
   return { tag };
 }
 
-export function queryString(req: Request, key: string): string | undefined {
-  const v = (req.query as Record<string, unknown>)[key];
+/** A query parameter given at most once; `req.search` on /v2 (server/v2/router.ts), `req.query` under express. */
+export function queryString(req: { search: Record<string, unknown> } | { query: Record<string, unknown> }, key: string): string | undefined {
+  const v = 'search' in req ? req.search[key] : req.query[key];
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw new RegistryError('UNSUPPORTED', `query parameter "${key}" must be given once`, undefined, 400);
   return v;
 }
 
 /** `n` and `last` of tag lists and the catalog; `n` is clamped to `max`. */
-export function page(req: Request, max: number): Page {
+export function page(req: { search: Record<string, unknown> } | { query: Record<string, unknown> }, max: number): Page {
   const rawN = queryString(req, 'n');
   let n = max;
   if (rawN !== undefined) {
@@ -58,7 +75,7 @@ export function page(req: Request, max: number): Page {
 }
 
 /** Content-Length as a number, or undefined when the body is chunked. */
-export function contentLength(req: Request): number | undefined {
+export function contentLength(req: IncomingMessage): number | undefined {
   const raw = req.headers['content-length'];
   return raw === undefined ? undefined : Number(raw);
 }
@@ -67,7 +84,7 @@ export function contentLength(req: Request): number | undefined {
  * Content-Range of an upload chunk: "<start>-<end>" (the spec's form), also tolerating
  * a "bytes " prefix and a "/<total>" suffix. Inclusive.
  */
-export function uploadContentRange(req: Request): ByteRange | undefined {
+export function uploadContentRange(req: IncomingMessage): ByteRange | undefined {
   const raw = req.headers['content-range'];
   if (raw === undefined) return undefined;
   const m = /^(?:bytes[ =])?(\d{1,15})-(\d{1,15})(?:\/(?:\d{1,15}|\*))?$/.exec(raw.trim());
@@ -79,25 +96,40 @@ export function uploadContentRange(req: Request): ByteRange | undefined {
 
 export type RangeRequest = { kind: 'none' } | { kind: 'range'; range: ByteRange } | { kind: 'unsatisfiable' };
 
-/** A single `Range: bytes=` of a blob GET; anything we do not serve partially is ignored (RFC 9110). */
+/**
+ * `Range: bytes=` of a blob GET, per RFC 9110 §14: a header that does not parse is
+ * ignored (the whole blob, 200); a set of ranges none of which overlaps the blob is
+ * unsatisfiable (416); one satisfiable range is served as 206. Several satisfiable ranges
+ * are answered with the whole blob, which the RFC allows ("a server MAY ignore the Range
+ * header field"), as registry:2 does; it spares a multipart body nobody pulls with.
+ */
 export function blobRange(header: string | undefined, size: number): RangeRequest {
   if (header === undefined) return { kind: 'none' };
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === '' && m[2] === '')) return { kind: 'none' };
-  if (m[1] === '') {
-    const suffix = Number(m[2]);
-    if (suffix === 0) return { kind: 'unsatisfiable' };
-    return size === 0 ? { kind: 'unsatisfiable' } : { kind: 'range', range: { start: Math.max(0, size - suffix), end: size - 1 } };
+  const m = /^bytes=(.*)$/i.exec(header.trim());
+  if (!m) return { kind: 'none' };
+  const specs = m[1]!.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (specs.length === 0 || specs.length > 100) return { kind: 'none' };
+  const satisfiable: ByteRange[] = [];
+  for (const spec of specs) {
+    const r = /^(\d{0,15})-(\d{0,15})$/.exec(spec);
+    if (!r || (r[1] === '' && r[2] === '')) return { kind: 'none' };
+    if (r[1] === '') {
+      // suffix-range: the last N bytes; "-0" selects nothing.
+      const suffix = Number(r[2]);
+      if (suffix > 0 && size > 0) satisfiable.push({ start: Math.max(0, size - suffix), end: size - 1 });
+      continue;
+    }
+    const start = Number(r[1]);
+    if (r[2] !== '' && Number(r[2]) < start) return { kind: 'none' };
+    if (start < size) satisfiable.push({ start, end: r[2] === '' ? size - 1 : Math.min(Number(r[2]), size - 1) });
   }
-  const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-  if (m[2] !== '' && Number(m[2]) < start) return { kind: 'none' };
-  if (start >= size) return { kind: 'unsatisfiable' };
-  return { kind: 'range', range: { start, end } };
+  if (satisfiable.length === 0) return { kind: 'unsatisfiable' };
+  if (satisfiable.length > 1) return { kind: 'none' };
+  return { kind: 'range', range: satisfiable[0]! };
 }
 
 /** Read a small body whole, refusing more than `limit` bytes. */
-export async function readSmallBody(req: Request, limit: number, tooLarge: () => Error): Promise<Buffer> {
+export async function readSmallBody(req: IncomingMessage, limit: number, tooLarge: () => Error): Promise<Buffer> {
   const declared = contentLength(req);
   if (declared !== undefined && declared > limit) throw tooLarge();
   const chunks: Buffer[] = [];

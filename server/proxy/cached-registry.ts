@@ -224,6 +224,11 @@ export class CachingRegistry implements RegistryService {
     return this.inner.getManifest(repo, { digest: descriptor.digest });
   }
 
+  /** Every manifest resolveManifest gives is stored locally first (cached names included). */
+  async manifestBytes(descriptor: ManifestDescriptor): Promise<Buffer> {
+    return this.inner.manifestBytes(descriptor);
+  }
+
   private async resolveCached(repo: RepositoryName, ref: ManifestReference, source: CachedName): Promise<ManifestDescriptor> {
     if (ref.digest !== undefined) {
       const local = await this.inner.meta.getManifest(repo, ref.digest);

@@ -1,8 +1,8 @@
 /** GET /v2/_catalog?n=&last= — a range scan over repositories; its cost does not grow with their number. */
 import { urls } from './urls.js';
 import { page } from '../http/request-parsing.js';
-import { nextLink } from './pagination.js';
-import { principalOf, type Handlers, type RouteDeps } from './types.js';
+import { jsonStringList, nextLink } from './pagination.js';
+import { principalOf, sendJson, type Handlers, type RouteDeps } from './types.js';
 
 export const MAX_CATALOG_PAGE = 1000;
 
@@ -10,7 +10,7 @@ export function catalogRoutes({ registry }: RouteDeps): Handlers<'catalog'> {
   return {
     GET: async (req, res) => {
       const p = page(req, MAX_CATALOG_PAGE);
-      const principal = principalOf(res);
+      const principal = principalOf(req);
       // Only repositories the caller may pull are listed; scan on until the page is full.
       const repositories: string[] = [];
       let more = false;
@@ -29,7 +29,7 @@ export function catalogRoutes({ registry }: RouteDeps): Handlers<'catalog'> {
         last = batch[batch.length - 1];
       }
       if (more && p.n > 0) res.setHeader('Link', nextLink(urls.catalog(), p.n, repositories[p.n - 1]!));
-      res.json({ repositories });
+      sendJson(res, `{"repositories":${jsonStringList(repositories)}}`);
     },
   };
 }

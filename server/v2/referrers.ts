@@ -1,7 +1,7 @@
 /** GET /v2/<name>/referrers/<digest>[?artifactType=] — an OCI image index of the manifests whose subject is <digest>. */
 import { MediaTypes } from '../../oci/media-types.js';
 import { digest, queryString, repositoryName } from '../http/request-parsing.js';
-import type { Handlers, RouteDeps } from './types.js';
+import { sendJson, type Handlers, type RouteDeps } from './types.js';
 
 export function referrerRoutes({ registry }: RouteDeps): Handlers<'referrers'> {
   return {
@@ -13,8 +13,7 @@ export function referrerRoutes({ registry }: RouteDeps): Handlers<'referrers'> {
       if (artifactType !== undefined) res.setHeader('OCI-Filters-Applied', 'artifactType');
       // spec: an unknown subject still answers 200 with an empty index.
       const body = JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests });
-      res.setHeader('Content-Type', MediaTypes.ociIndex);
-      res.end(body);
+      sendJson(res, body, MediaTypes.ociIndex);
     },
   };
 }

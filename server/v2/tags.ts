@@ -1,8 +1,8 @@
 /** GET /v2/<name>/tags/list?n=&last= — a range scan with a limit, and a Link to the next page. */
 import { urls } from './urls.js';
 import { page, repositoryName } from '../http/request-parsing.js';
-import { nextLink } from './pagination.js';
-import type { Handlers, RouteDeps } from './types.js';
+import { jsonStringList, nextLink } from './pagination.js';
+import { sendJson, type Handlers, type RouteDeps } from './types.js';
 
 export const MAX_TAGS_PAGE = 10_000;
 
@@ -16,7 +16,7 @@ export function tagRoutes({ registry }: RouteDeps): Handlers<'tags'> {
       const more = tags.length > p.n;
       tags.length = Math.min(tags.length, p.n);
       if (more && p.n > 0) res.setHeader('Link', nextLink(urls.tags(repo), p.n, tags[p.n - 1]!));
-      res.json({ name: repo, tags });
+      sendJson(res, `{"name":"${repo}","tags":${jsonStringList(tags)}}`);
     },
   };
 }

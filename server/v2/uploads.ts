@@ -3,21 +3,21 @@
  * GET/PATCH/PUT/DELETE /v2/<name>/blobs/uploads/<id>. Bodies are streamed into the
  * upload as they arrive; nothing buffers a blob.
  */
-import type { Request, Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { Chunk } from '../../storage/registry.js';
 import type { Upload } from '../../storage/types.js';
 import { urls } from './urls.js';
 import { RegistryError } from '../http/errors.js';
 import { contentLength, digest, queryString, repositoryName, uploadContentRange } from '../http/request-parsing.js';
-import { principalOf, type Handlers, type RouteDeps } from './types.js';
+import { principalOf, type Handlers, type RouteDeps, type V2Response } from './types.js';
 
-function hasBody(req: Request): boolean {
+function hasBody(req: IncomingMessage): boolean {
   const length = contentLength(req);
   return length !== undefined ? length > 0 : req.headers['transfer-encoding'] !== undefined;
 }
 
 /** The chunk a PATCH or final PUT carries: Content-Range, when given, must agree with Content-Length. */
-function chunkOf(req: Request): Chunk {
+function chunkOf(req: IncomingMessage): Chunk {
   const range = uploadContentRange(req);
   const length = contentLength(req);
   if (!range) return length === undefined ? { stream: req } : { stream: req, declaredBytes: length };
@@ -34,16 +34,16 @@ function rangeHeader(size: number): string {
 }
 
 export function uploadRoutes({ registry, baseUrl }: RouteDeps): { collection: Handlers<'uploads'>; session: Handlers<'upload'> } {
-  const accepted = (res: Response, name: string, upload: Upload, status: 202 | 204): void => {
-    res.status(status);
+  const accepted = (res: V2Response, name: string, upload: Upload, status: 202 | 204): void => {
+    res.statusCode = status;
     res.setHeader('Location', baseUrl + urls.upload(name, upload.id));
     res.setHeader('Range', rangeHeader(upload.size));
     res.setHeader('Docker-Upload-UUID', upload.id);
     res.setHeader('Content-Length', 0);
     res.end();
   };
-  const created = (res: Response, name: string, blobDigest: string): void => {
-    res.status(201);
+  const created = (res: V2Response, name: string, blobDigest: string): void => {
+    res.statusCode = 201;
     res.setHeader('Location', baseUrl + urls.blob(name, blobDigest));
     res.setHeader('Docker-Content-Digest', blobDigest);
     res.setHeader('Content-Length', 0);
@@ -61,7 +61,7 @@ export function uploadRoutes({ registry, baseUrl }: RouteDeps): { collection: Ha
         // Mounting reads the source: only from a repository the caller may pull. Without
         // `from`, the blob could sit in any repository, so only a caller who may read
         // everything mounts it; others upload it (the spec's fallback, a 202 session).
-        const principal = principalOf(res);
+        const principal = principalOf(req);
         const mayRead = source === undefined ? principal.readsEverything === true : principal.may('pull', source);
         const info = mayRead ? await registry.mountBlob(repo, d, source) : undefined;
         if (info) return created(res, repo, info.digest);
@@ -101,7 +101,8 @@ export function uploadRoutes({ registry, baseUrl }: RouteDeps): { collection: Ha
     DELETE: async (_req, res, route) => {
       const repo = repositoryName(route.name);
       await registry.cancelUpload(await registry.getUpload(repo, route.id));
-      res.status(204).setHeader('Content-Length', 0);
+      res.statusCode = 204;
+      res.setHeader('Content-Length', 0);
       res.end();
     },
   };

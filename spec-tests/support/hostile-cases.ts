@@ -164,9 +164,9 @@ export function tagCases(): HostileCase[] {
     ['an encoded space', 'v1%20'],
   ];
   const cases: HostileCase[] = bad.map(([why, tag]) => ({
-    name: `tag with ${why}: GET manifest is 400 TAG_INVALID`,
+    name: `tag with ${why}: GET manifest is 404 MANIFEST_UNKNOWN (a tag that cannot exist is unknown)`,
     request: plain('GET', `/v2/${BASE}/manifests/${tag}`),
-    expect: err(400, 'TAG_INVALID'),
+    expect: err(404, 'MANIFEST_UNKNOWN'),
   }));
   cases.push(
     { name: 'tag of 129 characters: PUT manifest is 400 TAG_INVALID', request: plain('PUT', `/v2/${BASE}/manifests/${'a'.repeat(129)}`, { headers: { 'Content-Type': OCI_MANIFEST }, body: MANIFEST }), expect: err(400, 'TAG_INVALID') },
@@ -174,7 +174,8 @@ export function tagCases(): HostileCase[] {
     { name: 'tag with a leading dash: DELETE is 400 TAG_INVALID', request: plain('DELETE', `/v2/${BASE}/manifests/-v1`), expect: err(400, 'TAG_INVALID') },
     { name: 'tag of 128 characters is valid and merely unknown: 404 MANIFEST_UNKNOWN', request: plain('GET', `/v2/${BASE}/manifests/${'a'.repeat(128)}`), expect: err(404, 'MANIFEST_UNKNOWN') },
     // A colon makes a reference a digest (tags have none), so this injection is refused as one.
-    { name: 'reference with an encoded CRLF header injection is 400 DIGEST_INVALID', request: plain('GET', `/v2/${BASE}/manifests/v1%0d%0aX-Injected:%20yes`), expect: err(400, 'DIGEST_INVALID') },
+    { name: 'reference with an encoded CRLF header injection: GET is 404 MANIFEST_UNKNOWN', request: plain('GET', `/v2/${BASE}/manifests/v1%0d%0aX-Injected:%20yes`), expect: err(404, 'MANIFEST_UNKNOWN') },
+    { name: 'reference with an encoded CRLF header injection: PUT is 400 DIGEST_INVALID', request: plain('PUT', `/v2/${BASE}/manifests/v1%0d%0aX-Injected:%20yes`, { headers: { 'Content-Type': OCI_MANIFEST }, body: MANIFEST }), expect: err(400, 'DIGEST_INVALID') },
     { name: 'empty reference is 404 NOT_FOUND', request: plain('GET', `/v2/${BASE}/manifests/`), expect: err(404, 'NOT_FOUND') },
     { name: "OTHER's tag is unknown to BASE after a delete attempt: DELETE tag of an unknown repo is 404 MANIFEST_UNKNOWN", request: plain('DELETE', `/v2/hostile/nowhere/manifests/v1`), expect: err(404, 'MANIFEST_UNKNOWN') },
   );
@@ -223,6 +224,11 @@ export function digestCases(): HostileCase[] {
       const [where, , build] = DIGEST_ENDPOINTS[(i + k * 3) % DIGEST_ENDPOINTS.length]!;
       // "no colon at all" is a tag on the manifest endpoint (a valid one): skip that pairing.
       if (why === 'no colon at all' && where === 'GET manifest by digest') continue;
+      // A manifest GET by a reference that cannot name anything is merely unknown (as registry:2 and zot).
+      if (where === 'GET manifest by digest') {
+        cases.push({ name: `digest with ${why}: ${where} is 404 MANIFEST_UNKNOWN`, request: (fx) => build(d, fx), expect: err(404, 'MANIFEST_UNKNOWN') });
+        continue;
+      }
       cases.push({ name: `digest with ${why}: ${where} is 400 DIGEST_INVALID`, request: (fx) => build(d, fx), expect: err(400, 'DIGEST_INVALID') });
     }
   });

@@ -6,15 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type express from 'express';
 import { pino, type Logger } from 'pino';
 import request from 'supertest';
-import { createApp } from '../../server/app.js';
+import { createApp, type RequestListener } from '../../server/app.js';
 import { MediaTypes } from '../../oci/media-types.js';
 import { Registry } from '../../storage/registry.js';
 
@@ -37,13 +36,13 @@ export interface RegistryAppOptions {
 export interface RegistryApp {
   readonly dir: string;
   registry: Registry;
-  app: express.Express;
+  app: RequestListener;
   restart(): Promise<void>;
   /** Close the registry and remove the temp dir. */
   close(): Promise<void>;
 }
 
-async function build(dir: string, options: RegistryAppOptions): Promise<{ registry: Registry; app: express.Express }> {
+async function build(dir: string, options: RegistryAppOptions): Promise<{ registry: Registry; app: RequestListener }> {
   const registry = await Registry.openEmbedded(dir, { manifestCacheBytes: 1 << 20 });
   const app = createApp({
     registry,
@@ -113,7 +112,7 @@ export function randomBlob(size: number): BlobFixture {
 }
 
 /** Push a blob with a single monolithic POST ?digest=. */
-export async function pushBlob(app: express.Express, repo: string, blob: BlobFixture): Promise<void> {
+export async function pushBlob(app: RequestListener, repo: string, blob: BlobFixture): Promise<void> {
   const res = await request(app)
     .post(`/v2/${repo}/blobs/uploads/?digest=${blob.digest}`)
     .set('Content-Type', 'application/octet-stream')
@@ -188,11 +187,11 @@ export function indexManifest(children: ManifestFixture[], kind: 'oci' | 'docker
   return manifestOf(json, mediaType);
 }
 
-export async function putManifest(app: express.Express, repo: string, reference: string, m: ManifestFixture): Promise<request.Response> {
+export async function putManifest(app: RequestListener, repo: string, reference: string, m: ManifestFixture): Promise<request.Response> {
   return request(app).put(`/v2/${repo}/manifests/${reference}`).set('Content-Type', m.mediaType).send(asBody(m.bytes));
 }
 
-export async function pushManifest(app: express.Express, repo: string, reference: string, m: ManifestFixture): Promise<void> {
+export async function pushManifest(app: RequestListener, repo: string, reference: string, m: ManifestFixture): Promise<void> {
   const res = await putManifest(app, repo, reference, m);
   assert.equal(res.status, 201, `pushing manifest ${reference} to ${repo}: ${res.status} ${res.text}`);
 }
@@ -205,7 +204,7 @@ export interface ImageFixture {
 
 /** Blobs then the manifest, as a client pushes an image. */
 export async function pushImage(
-  app: express.Express,
+  app: RequestListener,
   repo: string,
   reference: string,
   options: ImageOptions & { layerSizes?: number[] } = {},
@@ -282,7 +281,7 @@ export interface RawResponse {
  * sent as the given chunks with chunked transfer encoding unless Content-Length is set.
  */
 export async function rawRequest(
-  app: express.Express,
+  app: RequestListener,
   method: string,
   path: string,
   options: {
@@ -293,7 +292,7 @@ export async function rawRequest(
     onReceived?: () => void;
   } = {},
 ): Promise<RawResponse> {
-  const server = app.listen(0, '127.0.0.1');
+  const server = createServer(app).listen(0, '127.0.0.1');
   if (options.onReceived) server.on('request', options.onReceived);
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const { port } = server.address() as AddressInfo;

@@ -105,8 +105,10 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
       closing ??= (async () => {
         clearInterval(expiry);
         const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-        // Idle keep-alive connections would hold close() open; in-flight requests get the grace period.
+        // Idle keep-alive connections would hold close() open; in-flight requests get the grace
+        // period, and each connection is closed as soon as its answer is out.
         server.closeIdleConnections();
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
         let timer: NodeJS.Timeout | undefined;
         const cut = new Promise<void>((resolve) => {
           timer = setTimeout(() => {
@@ -116,6 +118,7 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
         });
         await Promise.race([drained, cut]);
         clearTimeout(timer);
+        clearInterval(sweep);
         server.closeAllConnections();
         await cache?.close();
         await registry.close();

@@ -22,7 +22,8 @@
         "runtime/native/init/seccomp.c",
         "runtime/native/init/rootfs.c",
         "runtime/native/init/in-root.c",
-        "runtime/native/init/init-loop.c"
+        "runtime/native/init/init-loop.c",
+        "runtime/native/init/console.c"
       ],
       "cflags": ["-O2", "-Wall", "-Wextra"],
       "ldflags": ["-static"],

@@ -107,6 +107,8 @@ export class ContainerManager {
   private closing = false;
   readonly layout: NodeLayout;
   readonly log: Logger;
+  /** set by the daemon: inspect lists exec ids, removal forgets them */
+  execs: { idsOf(id: string): string[]; forget(id: string): void } | undefined;
 
   constructor(private readonly o: ManagerOptions) {
     this.layout = o.layout;
@@ -270,7 +272,7 @@ export class ContainerManager {
       ]);
       cg = cgroup;
       const startPlan = await planStart(rec, this.layout.rootfsDir(id));
-      const { spec, flags } = await encodeSpawnSpec({ ...startPlan, ...(rec.config.Tty ? { tty: true } : {}) } as Parameters<typeof encodeSpawnSpec>[0]);
+      const { spec, flags } = await encodeSpawnSpec({ ...startPlan, tty: rec.config.Tty });
       await writeFile(this.layout.initSpecPath(id), spec, { mode: 0o600 });
       await rm(this.layout.exitFilePath(id), { force: true });
       const socket = this.socketOf(id);
@@ -553,6 +555,7 @@ export class ContainerManager {
     c.removed = true;
     this.byId.delete(c.id);
     this.names.release(c.rec.name, c.id);
+    this.execs?.forget(c.id);
     for (const a of c.pendingAttach.splice(0)) a.reject(noSuchContainer(c.id));
     this.event(c, 'destroy');
     const result: WaitResult = { StatusCode: c.rec.state.ExitCode, Error: c.rec.state.Error ? { Message: c.rec.state.Error } : null };

@@ -15,6 +15,8 @@ import { registerSystemRoutes } from './system.js';
 import { registerImageRoutes } from './images.js';
 import { ContainerManager } from '../containers/manager.js';
 import { registerContainerRoutes } from './containers.js';
+import { registerExecRoutes } from './exec.js';
+import { ExecManager } from '../containers/exec.js';
 
 export interface DaemonOptions {
   root: string;
@@ -55,8 +57,10 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const images = new ImageStore(layout, { defaultRegistry: o.defaultRegistry });
   const containers = new ContainerManager({ layout, execRoot: o.execRoot, images, events, log: o.log, defaultRegistry: o.defaultRegistry });
   await containers.load();
+  const execs = new ExecManager(containers, o.execRoot);
+  containers.execs = execs;
   const deps: DaemonDeps = { layout, images, defaultRegistry: o.defaultRegistry, containers, events, log: o.log };
-  const router = buildRouter(deps, [(r, d) => registerSystemRoutes(r, d, { id, cgroupVersion }), registerImageRoutes, (r) => registerContainerRoutes(r, deps, containers)]);
+  const router = buildRouter(deps, [(r, d) => registerSystemRoutes(r, d, { id, cgroupVersion }), registerImageRoutes, (r) => registerContainerRoutes(r, deps, containers), (r) => registerExecRoutes(r, containers, execs)]);
   const listeners: Listener[] = [];
   try {
     for (const a of addresses) listeners.push(await listen(a, router, o.log, { ...(gid !== undefined ? { gid } : {}), ...(o.tls ? { tls: o.tls } : {}) }));

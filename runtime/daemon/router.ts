@@ -29,6 +29,7 @@ export interface Call {
   /** set for plain requests */
   readonly res: ServerResponse | undefined;
   /** set when the client asked to upgrade the connection (hijack) */
+  /** `head` holds what the client sent past the headers; readJson consumes it */
   readonly upgrade: { socket: Duplex; head: Buffer } | undefined;
   readonly log: Logger;
 }
@@ -187,11 +188,21 @@ export async function readJson<T>(call: Call, empty?: T): Promise<T> {
   const chunks: Buffer[] = [];
   let size = 0;
   const source: Readable = call.req;
-  if (call.upgrade && call.upgrade.head.length > 0) chunks.push(call.upgrade.head);
+  if (call.upgrade && call.upgrade.head.length > 0) {
+    chunks.push(call.upgrade.head);
+    call.upgrade.head = Buffer.alloc(0);
+  }
   // With an Upgrade the body (if any, Content-Length) is read from the socket by hand.
   const length = Number(call.req.headers['content-length'] ?? 0);
   if (call.upgrade) {
-    if (length > 0) await readExact(call.upgrade.socket, length - size, chunks);
+    if (length > MAX_JSON_BODY) throw badParameter('request body is too large');
+    if (length > 0) await readExact(call.upgrade.socket, length, chunks);
+    // What came past the body (in the same packet) is the stream: give it back.
+    const all = Buffer.concat(chunks);
+    if (all.length > length) {
+      call.upgrade.socket.unshift(all.subarray(length));
+      chunks.splice(0, chunks.length, all.subarray(0, length));
+    }
   } else {
     for await (const c of source) {
       size += (c as Buffer).length;
@@ -256,8 +267,9 @@ export function hijack(call: Call, contentType: string): Hijacked {
   if (call.upgrade) {
     const { socket, head } = call.upgrade;
     if (head.length > 0) socket.unshift(head);
+    // Not resumed here: what the client sends waits until the stream is wired (pipeAttach).
+    socket.pause();
     socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
-    socket.resume();
     return { input: socket, output: socket, socket };
   }
   const res = call.res!;

@@ -109,6 +109,10 @@ interface ProcessOptions {
   /** PR_SET_PDEATHSIG(SIGKILL): the process dies with this Node process (the foreground
    * `wharf run`; a daemon that outlives its clients does not want it). Default false. */
   dieWithParent?: boolean;
+  /** A new pty inside the container (its own devpts) as the program's 0, 1, 2 and
+   * controlling terminal; the master goes to the parent over the sync socket. Only the
+   * daemon's shim (runtime/native/shim.ts) receives it: spawnContainer refuses it. */
+  tty?: boolean;
   /** fds for the program's stdin, stdout, stderr. Default: this process's 0, 1, 2. */
   stdio?: [number, number, number];
   /** Called with the helper's host pid while it waits (before any setup): place it in its
@@ -250,6 +254,7 @@ function writeProcess(w: SpecWriter, o: ProcessOptions, defaultCwd: string | und
   if (!Array.isArray(o.args) || o.args.length === 0) throw new InvalidSpecError('args must be a non-empty array');
   o.args.forEach((a, i) => w.add('arg', noNul(`args[${i}]`, a)));
   if (o.args[0] === '') throw new InvalidSpecError('args[0] must not be empty');
+  if (o.tty) w.add('console', '1');
   if (o.env !== undefined) {
     if (!Array.isArray(o.env)) throw new InvalidSpecError('env must be an array of KEY=value');
     o.env.forEach((e, i) => {
@@ -451,6 +456,7 @@ export async function encodeSpawnSpec(options: Omit<SpawnOptions, 'stdio' | 'bef
 /** Starts a container. Resolves once its program was exec'd. */
 export async function spawnContainer(options: SpawnOptions): Promise<ContainerProcess> {
   if (typeof options !== 'object' || options === null) throw new InvalidSpecError('options must be an object');
+  if (options.tty) throw new InvalidSpecError('tty needs the shim (wharf daemon)');
   const { spec, flags } = await encodeSpawnSpec(options);
   const stdio = checkStdio(options.stdio);
   if (options.beforeStart !== undefined && typeof options.beforeStart !== 'function') throw new InvalidSpecError('beforeStart must be a function');
@@ -461,6 +467,7 @@ export async function spawnContainer(options: SpawnOptions): Promise<ContainerPr
  * The returned process is the helper, which waits for the program and mirrors its exit
  * status (and forwards signals to it). Place it in the container's cgroup in beforeStart. */
 export async function execInContainer(pid: number, options: ExecOptions): Promise<ContainerProcess> {
+  if (options?.tty) throw new InvalidSpecError('tty needs the shim (wharf daemon)');
   const spec = await encodeExecSpec(pid, options);
   const stdio = checkStdio(options.stdio);
   if (options.beforeStart !== undefined && typeof options.beforeStart !== 'function') throw new InvalidSpecError('beforeStart must be a function');

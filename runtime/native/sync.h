@@ -40,6 +40,7 @@ enum wharf_step {
   WHARF_STEP_PDEATHSIG,
   WHARF_STEP_INIT,
   WHARF_STEP_CLOSE_FDS,
+  WHARF_STEP_CONSOLE,
 };
 
 static inline const char *wharf_step_name(int step) {
@@ -66,6 +67,7 @@ static inline const char *wharf_step_name(int step) {
     case WHARF_STEP_NO_NEW_PRIVS: return "no_new_privs";
     case WHARF_STEP_SETNS: return "setns";
     case WHARF_STEP_EXEC: return "exec";
+    case WHARF_STEP_CONSOLE: return "console";
     case WHARF_STEP_SECCOMP: return "seccomp";
     case WHARF_STEP_DEVICES: return "devices";
     case WHARF_STEP_SESSION: return "session";

@@ -71,6 +71,7 @@
 
 #define SYNC_FD 3
 #define SPEC_FD 4
+#include "console.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -87,7 +88,7 @@ static struct {
   int readonly, nnp, cgroupns;
   uint64_t caps;
   int have_caps;
-  int loopback, init, pdeathsig;
+  int loopback, init, pdeathsig, console;
 } spec;
 
 /* Binds and cgroup hierarchies, read straight into the plan rootfs.c follows. */
@@ -160,6 +161,7 @@ static void read_spec(void) {
     else if (!strcmp(k, "lo")) spec.loopback = !strcmp(v, "1");
     else if (!strcmp(k, "init")) spec.init = !strcmp(v, "1");
     else if (!strcmp(k, "pdeathsig")) spec.pdeathsig = !strcmp(v, "1");
+    else if (!strcmp(k, "console")) spec.console = !strcmp(v, "1");
     else if (!strcmp(k, "uid")) { spec.uid = strtol(v, NULL, 10); spec.have_user = 1; }
     else if (!strcmp(k, "gid")) { spec.gid = strtol(v, NULL, 10); spec.have_user = 1; }
     else if (!strcmp(k, "group")) push(&spec.groups, v);
@@ -317,6 +319,7 @@ static void run_mode(void) {
   if (spec.hostname && sethostname(spec.hostname, strlen(spec.hostname)) < 0)
     fail(WHARF_STEP_HOSTNAME, errno, "sethostname %s", spec.hostname);
   rootfs_enter(&plan);
+  if (spec.console) console_setup(SYNC_FD);
   set_credentials();
   if (spec.pdeathsig) die_with_parent(SYNC_FD);
   if (spec.init) init_fork(SYNC_FD); /* returns in the program's process */
@@ -368,6 +371,7 @@ static void exec_mode(void) {
   if (exec_child == 0) {
     /* Its own session inside the container's pid namespace, as the container's init has. */
     if (setsid() < 0) fail(WHARF_STEP_SESSION, errno, "setsid");
+    if (spec.console) console_setup(SYNC_FD);
     set_credentials();
     if (spec.pdeathsig) {
       close(alive[1]);

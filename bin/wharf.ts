@@ -18,7 +18,7 @@ program
 
 registerServerCommands(program);
 registerArchiveCommands(program);
-registerRuntimeCommands(program);
+registerRuntimeCommands(program, process.env);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const e = err as { exitCode?: number; message?: string };

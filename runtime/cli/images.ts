@@ -1,8 +1,11 @@
 /**
- * `wharf pull`, `wharf images`, `wharf rmi`. Only commander types load here; the store,
- * the client and cli-progress are imported inside the actions.
+ * `wharf pull`, `wharf images`, `wharf rmi`, `wharf tag`. Through the node daemon's Engine
+ * API when one is chosen or answers (runtime/cli/verbs/images.ts, docker's output); with
+ * `--root`, or when no daemon runs, on the node root in this process (as before the
+ * daemon existed). Only commander types load here; the rest is imported in the actions.
  */
 import type { Command } from 'commander';
+import { clientVerb, collect, qualifyName, useDaemon } from './verb.js';
 import { DEFAULT_NODE_ROOT } from '../layout.js';
 import { DEFAULT_REGISTRY } from '../../oci/reference.js';
 
@@ -49,7 +52,16 @@ export function registerImageCommands(program: Command): void {
     async (
       image: string,
       opts: CommonOptions & { platform: string; username?: string; passwordStdin?: boolean; plainHttp?: boolean; quiet?: boolean },
+      cmd: Command,
     ) => {
+      if (await useDaemon(cmd)) {
+        const auth = opts.username ? { username: opts.username, password: opts.passwordStdin ? await readStdin() : '' } : undefined;
+        const ref = qualifyName(image, cmd.getOptionValueSource('registry') === 'cli' ? opts.registry : undefined);
+        return clientVerb(cmd, async (c) => {
+          const { pullImage } = await import('./verbs/images.js');
+          await pullImage(c, ref, { quiet: opts.quiet, platform: opts.platform, ...(auth ? { auth } : {}) });
+        });
+      }
       const store = await openStore(opts);
       const { progressFor } = await import('../images/progress.js');
       const display = opts.quiet ? undefined : await progressFor(process.stdout);
@@ -81,8 +93,16 @@ export function registerImageCommands(program: Command): void {
       .description('list the images on this node')
       .option('-q, --quiet', 'print only image IDs')
       .option('--digests', 'show manifest digests')
-      .option('--json', 'print the image records as JSON'),
-  ).action(async (opts: CommonOptions & { quiet?: boolean; digests?: boolean; json?: boolean }) => {
+      .option('--json', 'print the image records as JSON (without a daemon)')
+      .option('-a, --all', 'show all images (daemon)')
+      .option('-f, --filter <key=value>', 'filter output (reference=, dangling=); repeatable (daemon)', collect)
+      .option('--format <template>', 'format output with a Go template (daemon)')
+      .option('--no-trunc', "don't truncate output (daemon)")
+      .argument('[repository]', 'only images of this repository[:tag] (daemon)'),
+  ).action(async (repository: string | undefined, opts: CommonOptions & { quiet?: boolean; digests?: boolean; json?: boolean }, cmd: Command) => {
+    if (await useDaemon(cmd)) {
+      return clientVerb(cmd, async (c) => (await import('./verbs/images.js')).images(c, repository, opts));
+    }
     const store = await openStore(opts);
     const records = await store.list();
     if (opts.json) return void process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
@@ -108,8 +128,12 @@ export function registerImageCommands(program: Command): void {
       .command('rmi')
       .description('remove images (by reference or image ID) and the blobs and layers nothing else uses')
       .argument('<image...>', 'image references or IDs')
-      .option('--no-prune', 'keep blobs and unpacked layers (only untag)'),
-  ).action(async (images: string[], opts: CommonOptions & { prune: boolean }) => {
+      .option('--no-prune', 'keep blobs and unpacked layers (only untag)')
+      .option('-f, --force', 'force removal of the image (daemon: even while a stopped container uses it)'),
+  ).action(async (images: string[], opts: CommonOptions & { prune: boolean; force?: boolean }, cmd: Command) => {
+    if (await useDaemon(cmd)) {
+      return clientVerb(cmd, async (c) => (await import('./verbs/images.js')).rmi(c, images, opts));
+    }
     const store = await openStore(opts);
     let failed = false;
     for (const image of images) {
@@ -124,4 +148,13 @@ export function registerImageCommands(program: Command): void {
     }
     if (failed) process.exitCode = 1;
   });
+
+  program
+    .command('tag')
+    .description('create a tag TARGET_IMAGE that refers to SOURCE_IMAGE (through the daemon)')
+    .argument('<source>', 'SOURCE_IMAGE[:TAG]')
+    .argument('<target>', 'TARGET_IMAGE[:TAG]')
+    .action(async (source: string, target: string, _opts, cmd: Command) => {
+      await clientVerb(cmd, async (c) => (await import('./verbs/images.js')).tag(c, source, target));
+    });
 }

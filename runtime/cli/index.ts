@@ -3,11 +3,17 @@ import type { Command } from 'commander';
 import { registerImageCommands } from './images.js';
 import { registerRunCommand } from './run.js';
 import { registerContainerCommands } from './containers.js';
+import { registerContainerVerbs } from './container-verbs.js';
 import { registerDaemonCommand } from './daemon.js';
+import { setCliContext } from './verb.js';
+import { DEFAULT_WHARF_HOST } from './engine/host.js';
 
-export function registerRuntimeCommands(program: Command): void {
+export function registerRuntimeCommands(program: Command, env: Record<string, string | undefined>): void {
+  setCliContext({ env });
+  program.option('-H, --host <host>', `node daemon socket to connect to (default: WHARF_HOST, else ${DEFAULT_WHARF_HOST})`);
   registerImageCommands(program);
   registerRunCommand(program);
   registerContainerCommands(program);
+  registerContainerVerbs(program);
   registerDaemonCommand(program);
 }

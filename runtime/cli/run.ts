@@ -1,8 +1,12 @@
 /**
- * `wharf run`: flags in Docker's words. Only commander types load here; the run module
- * (and with it the native addon) is imported inside the action.
+ * `wharf run`: flags in Docker's words. Through the node daemon (runtime/cli/verbs/run.ts)
+ * when one is chosen or answers, so the container outlives this process; with `--root`,
+ * or when no daemon runs, in the foreground in this process (the container ends with it).
+ * Only commander types load here; the run module (and with it the native addon) is
+ * imported inside the action.
  */
 import type { Command } from 'commander';
+import { clientVerb, cliEnv, useDaemon } from './verb.js';
 import { DEFAULT_NODE_ROOT } from '../layout.js';
 import { DEFAULT_REGISTRY } from '../../oci/reference.js';
 import type { RawRunFlags } from '../containers/run-options.js';
@@ -15,6 +19,11 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', '
 interface RunCliOptions extends RawRunFlags {
   root: string;
   registry: string;
+  detach?: boolean;
+  tty?: boolean;
+  restart?: string;
+  detachKeys?: string;
+  sigProxy?: boolean;
 }
 
 /** Commander's usage errors in Docker's words (`docker run --nope` says "unknown flag: --nope"). */
@@ -40,7 +49,7 @@ export function registerRunCommand(program: Command): void {
   program.enablePositionalOptions();
   program
     .command('run')
-    .description('run a command in a new container, in the foreground (root needed); exits with its exit code')
+    .description('run a command in a new container (through the node daemon; with --root or without a daemon: in this process, root needed); exits with its exit code')
     .argument('<image>', 'image reference (pulled first when not on the node)')
     .argument('[command...]', 'command and arguments (default: the image Entrypoint/Cmd)')
     .helpOption('--help', 'display help for command')
@@ -50,7 +59,12 @@ export function registerRunCommand(program: Command): void {
     .showHelpAfterError("See 'wharf run --help'.")
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 125))
     .option('--rm', 'remove the container (rootfs, records) when it exits')
-    .option('--name <name>', 'container name, unique among running containers')
+    .option('-d, --detach', 'run the container in the background and print its ID (daemon)')
+    .option('-t, --tty', 'allocate a pseudo-TTY (daemon)')
+    .option('--restart <policy>', 'restart policy: no, on-failure[:max-retries], always, unless-stopped (daemon)')
+    .option('--detach-keys <keys>', 'key sequence for detaching from the container (default ctrl-p,ctrl-q; daemon)')
+    .option('--no-sig-proxy', 'do not proxy received signals to the container (daemon)')
+    .option('--name <name>', 'container name, unique among all containers')
     .option('-e, --env <KEY=value|KEY>', 'set an environment variable (KEY alone: the host value); repeatable', collect)
     .option('--env-file <file>', 'read environment variables from a file; repeatable', collect)
     .option('-h, --hostname <name>', 'container host name (default: the short container ID)')
@@ -68,14 +82,29 @@ export function registerRunCommand(program: Command): void {
     .option('-c, --cpu-shares <n>', 'relative CPU weight')
     .option('--cpuset-cpus <list>', 'CPUs to run on, e.g. 0-1 or 0,1')
     .option('--pids-limit <n>', 'maximum number of processes (-1: unlimited)')
-    .option('--network <mode>', 'none (default: only lo) or host', 'none')
+    .option('--network <mode>', 'none or host (in this process the default is none: only lo; the daemon decides its default)')
     .option('--read-only', 'mount the root filesystem read-only')
     .option('-i, --interactive', 'pass standard input to the container (default: /dev/null)')
     .option('--cidfile <file>', 'write the container ID to this file')
     .option('--init', 'run a tiny init as PID 1 that forwards signals to the command and reaps zombies')
-    .option('--root <dir>', 'node root directory (content store, layers, containers)', DEFAULT_NODE_ROOT)
+    .option('--root <dir>', 'run in this process on this node root, without the daemon', DEFAULT_NODE_ROOT)
     .option('--registry <host[:port]>', 'registry for image names without a host', DEFAULT_REGISTRY)
-    .action(async (image: string, command: string[], opts: RunCliOptions) => {
+    .action(async (image: string, command: string[], opts: RunCliOptions, cmd: Command) => {
+      if (await useDaemon(cmd)) {
+        return clientVerb(
+          cmd,
+          async (c) => {
+            const { availableParallelism } = await import('node:os');
+            const { run } = await import('./verbs/run.js');
+            const qualifyWith = cmd.getOptionValueSource('registry') === 'cli' ? opts.registry : undefined;
+            return run(c, image, command, { ...opts, ...(qualifyWith ? { qualifyWith } : {}) }, cliEnv(), availableParallelism());
+          },
+          'wharf: ',
+        );
+      }
+      if (opts.detach || opts.tty || opts.restart) {
+        fail(`-d, -t and --restart need the node daemon (start it with \`wharf daemon\`, or point -H / WHARF_HOST at one)`, 125);
+      }
       if (process.getuid?.() !== 0) fail('running containers needs root (namespaces, mounts, cgroups)', 125);
       // Signals that arrive before the program runs are delivered as soon as it does.
       let target: { kill(sig: NodeJS.Signals): void } | undefined;
@@ -87,7 +116,7 @@ export function registerRunCommand(program: Command): void {
       const { runContainer, RunError } = await import('../containers/run.js');
       const { availableParallelism } = await import('node:os');
       try {
-        const flags = await parseRunFlags(opts, process.env, availableParallelism());
+        const flags = await parseRunFlags(opts, cliEnv(), availableParallelism());
         const result = await runContainer({
           image,
           args: command,

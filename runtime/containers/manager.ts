@@ -142,6 +142,12 @@ export class ContainerManager {
     return [...this.byId.values()].filter((c) => c.rec.imageId === imageId).map((c) => c.id);
   }
 
+  imageUsers(imageId: string): Array<{ id: string; running: boolean }> {
+    return [...this.byId.values()]
+      .filter((c) => c.rec.imageId === imageId)
+      .map((c) => ({ id: c.id, running: ['running', 'paused', 'restarting'].includes(c.rec.state.Status) }));
+  }
+
   all(): Container[] {
     return [...this.byId.values()];
   }

@@ -11,6 +11,8 @@ import type { EventBus } from './events.js';
 export interface ImageUsers {
   /** ids of the containers (any state) created from the image with this config digest */
   containersUsingImage(imageId: string): string[];
+  /** the same, each with whether it runs (rmi -f cannot remove an image a running container uses) */
+  imageUsers(imageId: string): Array<{ id: string; running: boolean }>;
 }
 
 export interface ContainerCounts {

@@ -61,6 +61,8 @@ export interface ImageRecord {
   /** sum of the compressed layer sizes */
   size: number;
   pulledAt: string;
+  /** set when `tag` made this record from another: no digest of this repository is known */
+  taggedAt?: string;
 }
 
 export type PullPhase = 'waiting' | 'exists' | 'downloading' | 'unpacking' | 'done';
@@ -282,7 +284,20 @@ export class ImageStore {
     return createReadStream(path, { highWaterMark: 1024 * 1024 });
   }
 
-  private isExactReference(input: string, rec: ImageRecord): boolean {
+  /**
+   * tag: a record for `target` (a reference with a tag) of the same image as `source`.
+   * An existing record of `target` is replaced, as Docker moves a tag.
+   */
+  async tag(source: ImageRecord, target: string): Promise<ImageRecord> {
+    const ref = this.parse(target);
+    if (!ref.tag) throw new ImageFormatError(`tag target ${target} must name a tag, not a digest`);
+    const record: ImageRecord = { ...source, reference: formatReference(ref), registry: ref.registry, repository: ref.repository, tag: ref.tag, taggedAt: new Date().toISOString() };
+    await this.writeRecord(record);
+    return record;
+  }
+
+  /** Does `input` name exactly this record (rather than its image ID)? */
+  isExactReference(input: string, rec: ImageRecord): boolean {
     try {
       return formatReference(this.parse(input)) === rec.reference;
     } catch {

@@ -169,10 +169,16 @@ export function registerContainerVerbs(program: Command): void {
         cmd,
         async (c) => {
           const { availableParallelism } = await import('node:os');
-          const id = await (await import('./verbs/run.js')).createContainer(c, image, command, opts, cliEnv(), availableParallelism());
-          process.stdout.write(`${id}\n`);
+          const { CliError } = await import('./engine/client.js');
+          try {
+            const id = await (await import('./verbs/run.js')).createContainer(c, image, command, opts, cliEnv(), availableParallelism());
+            process.stdout.write(`${id}\n`);
+          } catch (e) {
+            // docker create: the daemon's refusals exit 1 (run says 125 for the same).
+            if (e instanceof CliError && e.message.startsWith('Error response from daemon:')) throw new CliError(e.message, 1);
+            throw e;
+          }
         },
-        'wharf: ',
       );
     });
 

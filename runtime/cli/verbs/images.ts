@@ -30,6 +30,8 @@ export interface PullFlags {
   quiet?: boolean;
   platform?: string;
   auth?: RegistryAuth;
+  /** the pull of `run`/`create`: everything on `out` (stderr) */
+  withinRun?: boolean;
 }
 
 /** POST /images/create: the daemon's JSON progress stream rendered as docker renders it. */
@@ -41,7 +43,13 @@ export async function pullImage(client: EngineClient, image: string, f: PullFlag
     headers: f.auth ? { 'X-Registry-Auth': encodeRegistryAuth(f.auth) } : {},
   });
   await renderProgress(res, f.quiet ? undefined : out);
-  if (f.quiet) out.write(`${digest ? image : `${repo}:${tag ?? 'latest'}`}\n`);
+  // docker pull ends with the reference it pulled (on stdout even when quiet); run's pull says it on stderr, or not at all with -q.
+  const pulled = `${digest ? image : `${repo}:${tag ?? 'latest'}`}\n`;
+  if (f.withinRun) {
+    if (!f.quiet) out.write(pulled);
+  } else {
+    process.stdout.write(pulled);
+  }
 }
 
 interface ImageSummary {

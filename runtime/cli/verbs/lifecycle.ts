@@ -3,6 +3,7 @@
  * unpause, rename, wait. Names, ids and unique id prefixes are resolved by the daemon.
  */
 import type { EngineClient } from '../engine/client.js';
+import { CliError } from '../engine/client.js';
 import { forEach } from '../verb.js';
 
 const path = (name: string, tail = ''): string => `/containers/${encodeURIComponent(name)}${tail}`;
@@ -51,6 +52,19 @@ export async function wait(client: EngineClient, names: string[]): Promise<void>
   });
 }
 
+/** docker start: each failure, then "Error: failed to start containers: a, b". */
 export async function startDetached(client: EngineClient, names: string[]): Promise<void> {
-  await forEach(names, async (n) => void (await client.request('POST', path(n, '/start'))));
+  const failed: string[] = [];
+  const messages: string[] = [];
+  for (const n of names) {
+    try {
+      await client.request('POST', path(n, '/start'));
+      process.stdout.write(`${n}\n`);
+    } catch (e) {
+      if (!(e instanceof CliError)) throw e;
+      failed.push(n);
+      messages.push(e.message);
+    }
+  }
+  if (failed.length > 0) throw new CliError(`${messages.join('\n')}\nError: failed to start containers: ${failed.join(', ')}`);
 }

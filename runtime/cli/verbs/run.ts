@@ -101,7 +101,7 @@ export async function createContainer(
   } catch (e) {
     if (!(e instanceof EngineApiError) || e.status !== 404 || !/no such image/i.test(e.daemonMessage)) throw toRunError(e);
     process.stderr.write(`Unable to find image '${body.Image}' locally\n`);
-    await pullImage(client, body.Image, { out: process.stderr, quiet: raw.quiet }).catch((err: unknown) => {
+    await pullImage(client, body.Image, { out: process.stderr, quiet: raw.quiet, withinRun: true }).catch((err: unknown) => {
       throw toRunError(err);
     });
     res = await create().catch((err: unknown) => {

@@ -60,6 +60,12 @@ export async function createBody(image: string, args: string[], raw: ClientRunFl
     ...(l.cpuShares !== undefined ? { CpuShares: l.cpuShares } : {}),
     ...(l.cpusetCpus !== undefined ? { CpusetCpus: l.cpusetCpus } : {}),
     ...(l.pidsLimit !== undefined ? { PidsLimit: l.pidsLimit } : {}),
+    ...(flags.init ? { Init: true } : {}),
+    ...(raw.groupAdd?.length ? { GroupAdd: raw.groupAdd } : {}),
+    ...(raw.dns?.length ? { Dns: raw.dns } : {}),
+    ...(raw.dnsSearch?.length ? { DnsSearch: raw.dnsSearch } : {}),
+    ...(raw.dnsOption?.length ? { DnsOptions: raw.dnsOption } : {}),
+    ...(raw.addHost?.length ? { ExtraHosts: raw.addHost } : {}),
   };
   return {
     name: flags.name,

@@ -203,6 +203,13 @@ describe('cgroup namespace and /sys/fs/cgroup', () => {
     const file = driver.version === 1 ? '/sys/fs/cgroup/memory/memory.limit_in_bytes' : '/sys/fs/cgroup/memory.max';
     const w = await wharfRun(['--rm', '-m', '64m', img.iso, 'write', file, '1000000000']);
     assert.equal(w.stdout, 'EROFS\n');
+    const mk = await wharfRun(['--rm', img.iso, 'mkdir', '/sys/fs/cgroup/new']);
+    assert.equal(mk.stdout, 'EROFS\n');
+    if (driver.version === 1) {
+      // Docker's layout: a directory per hierarchy the container is in.
+      const ls = await wharfRun(['--rm', img.iso, 'ls', '/sys/fs/cgroup']);
+      for (const c of ['cpu', 'cpuacct', 'cpuset', 'freezer', 'memory', 'pids']) assert.ok(ls.stdout.split('\n').includes(c), `${c} in ${ls.stdout}`);
+    }
   });
 });
 

@@ -9,6 +9,8 @@
  *   wait-stdin       no signal handlers: prints "ready", reads stdin, prints "survived"
  *   orphan MODE      makes a grandchild that exits at once, orphaned to PID 1; prints
  *                    "zombie" once it is one (MODE zombie) or "reaped" once it is gone
+ *   mkdir DIR        prints "ok" or the errno
+ *   ls DIR           the names in DIR (unsorted)
  *   pwd              the working directory
  *   stat PATH        type and device numbers of PATH (lstat)
  *   sleep N          prints "ready", sleeps N seconds
@@ -132,6 +134,16 @@ int main(int argc, char **argv) {
       nap(10);
     }
     printf("still %c\\n", state_of(g));
+    return 0;
+  }
+  if (!strcmp(cmd, "mkdir") && argc > 2) {
+    printf("%s\\n", mkdir(argv[2], 0755) < 0 ? strerrorname_np(errno) : "ok");
+    return 0;
+  }
+  if (!strcmp(cmd, "ls") && argc > 2) {
+    DIR *d = opendir(argv[2]);
+    if (!d) { printf("%s\\n", strerrorname_np(errno)); return 0; }
+    for (struct dirent *e; (e = readdir(d));) if (e->d_name[0] != '.') printf("%s\\n", e->d_name);
     return 0;
   }
   if (!strcmp(cmd, "pwd")) {

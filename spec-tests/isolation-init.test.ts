@@ -296,6 +296,15 @@ describe('--init', () => {
     assert.equal(without.stdout, 'zombie\n');
   });
 
+  test('the init, our host binary, stays non-dumpable and confined: its exe and environ are closed to the program', async () => {
+    // The CVE-2019-5736 class: /proc/1/exe would be the host's wharf-init.
+    const r = await wharfRun(['--rm', '--init', img.iso, 'cat', '/proc/1/exe', '/proc/1/environ', '/proc/1/status']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\/proc\/1\/exe: EACCES\n\/proc\/1\/environ: EACCES\n/);
+    assert.match(r.stdout, /^CapEff:\t00000000a80425fb$/m); // Docker's default set, as the program's
+    assert.match(r.stdout, /^Seccomp:\t2$/m); // under the same filter as the program
+  });
+
   test('exit codes pass through the init', async () => {
     const r = await wharfRun(['--rm', '--init', img.iso, 'nonsense']);
     assert.equal(r.code, 2);

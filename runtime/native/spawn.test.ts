@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -200,6 +200,23 @@ describe('native spawn', () => {
     let left = 500;
     while (alive(pid) && left-- > 0) await new Promise((r) => setTimeout(r, 20));
     assert.equal(alive(pid), false, `container ${pid} outlived the process that started it`);
+  });
+
+  test('execInContainer: the working directory resolves inside the container, through its symlinks', async () => {
+    // /hostlink -> <a host dir that exists only on the host>: inside, it names nothing.
+    const hostOnly = mkdtempSync(join(tmpdir(), 'wharf-exec-hostonly-'));
+    symlinkSync(hostOnly, join(rootfs, 'hostlink'));
+    const proc = await spawnContainer({ rootfs, args: ['sleep', '1000'] });
+    pids.push(proc.pid);
+    try {
+      await assert.rejects(execInContainer(proc.pid, { args: ['true'], cwd: '/hostlink' }), (e: unknown) => e instanceof ContainerStartError && e.step === 'chdir' && e.code === 'ENOENT');
+      await assert.rejects(execInContainer(proc.pid, { args: ['true'], cwd: '/proc/1/root/bin' }), (e: unknown) => e instanceof ContainerStartError && e.step === 'chdir' && e.code === 'ELOOP');
+    } finally {
+      rmSync(join(rootfs, 'hostlink'));
+      rmSync(hostOnly, { recursive: true, force: true });
+      proc.kill();
+      await proc.wait();
+    }
   });
 
   test('arguments are validated before any native call', async () => {

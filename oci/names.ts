@@ -47,3 +47,15 @@ export function digestAlgorithm(d: Digest): DigestAlgorithm {
 export function digestHex(d: Digest): string {
   return d.slice(d.indexOf(':') + 1);
 }
+
+/**
+ * A repository glob (config's access and retention rules): `*` within one path
+ * component, `**` across components, everything else literal.
+ */
+export function repositoryGlob(glob: string): RegExp {
+  const re = glob
+    .split(/(\*\*|\*)/)
+    .map((part) => (part === '**' ? '.*' : part === '*' ? '[^/]*' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${re}$`);
+}

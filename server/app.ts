@@ -24,6 +24,8 @@ import { searchRouter } from './v1/search.js';
 import { v2Router } from './v2/router.js';
 import type { CachingRegistry } from './proxy/cached-registry.js';
 import { cacheNamespaces } from './proxy/namespaces.js';
+import { adminRouter } from './admin.js';
+import type { GcService } from './gc-service.js';
 
 export interface AppOptions {
   registry: RegistryService;
@@ -35,6 +37,8 @@ export interface AppOptions {
   auth?: AuthSetup;
   /** the pull-through cache decorating `registry`, when upstreams are configured */
   cache?: CachingRegistry;
+  /** garbage collection, for the admin endpoint */
+  gc?: GcService;
   /** origins allowed by CORS on /v2 and /v1; empty or absent: no CORS middleware at all */
   corsOrigins?: string[];
   /** the web catalog at /ui/; absent: not served */
@@ -76,6 +80,7 @@ export function createApp(options: AppOptions): RequestListener {
   app.set('query parser', 'simple');
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   if (options.auth?.tokenRouter) app.use('/auth', options.auth.tokenRouter);
+  if (options.gc) app.use('/admin', adminRouter(options.gc, options.auth));
   if (options.corsOrigins?.length) {
     const cors = corsMiddleware(options.corsOrigins);
     app.use('/v2', cors);

@@ -44,6 +44,17 @@ export function registerServerCommands(program: Command): void {
       for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(`got ${signal}`));
       if (process.env.npm_lifecycle_event !== undefined) watchParent(() => stop('npm, which started this server, is gone'));
     });
+
+  program
+    .command('gc')
+    .description('collect garbage now on a running registry, and print what was freed')
+    .option('--dry-run', 'report what a collection would free, and free nothing')
+    .option('--url <url>', 'the registry', 'http://127.0.0.1:5000')
+    .option('-u, --user <user:password>', 'credentials of a user who may delete everywhere (registries with access control)')
+    .action(async (opts: { dryRun?: boolean; url: string; user?: string }) => {
+      const { runGcCommand } = await import('./gc-command.js');
+      process.exitCode = await runGcCommand(opts, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`));
+    });
 }
 
 /** Under npm, the server is npm's child (`exec` in the start script): when npm dies, the parent changes. */

@@ -16,12 +16,14 @@ import { createLogger, type Logger } from './http/logging.js';
 import { answerMalformedRequest } from './http/malformed-requests.js';
 import { CachingRegistry } from './proxy/cached-registry.js';
 import { Upstreams } from './proxy/upstream.js';
+import { GcService } from './gc-service.js';
 
 export interface RunningRegistry {
   /** e.g. http://127.0.0.1:41234 */
   url: string;
   port: number;
   registry: Registry;
+  gc: GcService;
   /**
    * Graceful stop: accept nothing new, let in-flight requests finish for up to
    * http.shutdownTimeout (then cut them), close LevelDB (releasing the data dir's lock),
@@ -46,9 +48,11 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
   const baseUrl = config.http.host.replace(/\/$/, '');
   const auth = await setupAuth(config.auth, config.storage.root, baseUrl);
   const cache = config.proxy.upstreams.length > 0 ? new CachingRegistry(registry, new Upstreams(config.proxy.upstreams, config.proxy.default)) : undefined;
+  const gc = new GcService(registry, config.gc, logger);
   const app = createApp({
     auth,
     registry,
+    gc,
     ...(cache ? { cache } : {}),
     logger,
     deleteEnabled: config.storage.delete.enabled,
@@ -88,6 +92,7 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
     await registry.close();
     throw err;
   }
+  gc.start();
   const bound = (server.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   const url = `${tls ? 'https' : 'http'}://${shownHost}:${bound}`;
@@ -101,9 +106,11 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
     url,
     port: bound,
     registry,
+    gc,
     close() {
       closing ??= (async () => {
         clearInterval(expiry);
+        gc.stop();
         const drained = new Promise<void>((resolve) => server.close(() => resolve()));
         // Idle keep-alive connections would hold close() open; in-flight requests get the grace
         // period, and each connection is closed as soon as its answer is out.

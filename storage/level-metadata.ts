@@ -9,6 +9,10 @@
  *   f\0<repo>\0<subject>\0<digest>     ReferrerDescriptor    referrers index
  *   u\0<uuid>                          UploadSession         upload sessions
  *   a\0<touchedAt, 15 digits>\0<uuid>   ''                    sessions by last activity (expiry scans the old end)
+ *   p\0<repo>\0<digest>                <ms since epoch>      when a manifest was last put (GC: untagged age, tag recency)
+ *
+ * A blob link's value is `<size>:<linked at, ms>` (older stores: `<size>`); the time is a
+ * new blob's lease against GC until a manifest references it.
  *
  * The reads of the pull path (tag, manifest, blob link, repository) use getSync: the
  * keys are tiny and hot in LevelDB's block cache, and a synchronous lookup of a few
@@ -22,7 +26,10 @@ import { StorageError } from './errors.js';
 import type { Digest, RepositoryName, Tag } from '../oci/names.js';
 import type {
   BlobInfo,
+  BlobLink,
   ManifestDescriptor,
+  ManifestLink,
+  TagLink,
   MetadataStore,
   Page,
   ReferrerDescriptor,
@@ -55,6 +62,7 @@ const activityKey = (touchedAt: number, id: string): string => `a${SEP}${String(
  * and 100,000 sessions opened at once must not cost 100,000 fsyncs.
  */
 const LAZY = { sync: false } as const;
+const pushedKey = (repo: string, digest: string): string => `p${SEP}${repo}${SEP}${digest}`;
 
 export class LevelMetadataStore implements MetadataStore {
   private constructor(private readonly db: Level<string, string>) {}
@@ -76,7 +84,7 @@ export class LevelMetadataStore implements MetadataStore {
   async linkBlob(repo: RepositoryName, blob: BlobInfo): Promise<void> {
     await this.db.batch(
       [
-        { type: 'put', key: blobKey(repo, blob.digest), value: String(blob.size) },
+        { type: 'put', key: blobKey(repo, blob.digest), value: `${blob.size}:${Date.now()}` },
         { type: 'put', key: repoKey(repo), value: '' },
       ],
       DURABLE,
@@ -85,7 +93,7 @@ export class LevelMetadataStore implements MetadataStore {
 
   async getLinkedBlob(repo: RepositoryName, digest: Digest): Promise<BlobInfo | undefined> {
     const size = this.db.getSync(blobKey(repo, digest));
-    return size === undefined ? undefined : { digest, size: Number(size) };
+    return size === undefined ? undefined : { digest, size: Number.parseInt(size, 10) };
   }
 
   async unlinkBlob(repo: RepositoryName, digest: Digest): Promise<boolean> {
@@ -100,6 +108,7 @@ export class LevelMetadataStore implements MetadataStore {
     const ops: Op[] = [
       { type: 'put', key: manifestKey(repo, desc.digest), value },
       { type: 'put', key: repoKey(repo), value: '' },
+      { type: 'put', key: pushedKey(repo, desc.digest), value: String(Date.now()) },
     ];
     if (tag !== undefined) ops.push({ type: 'put', key: tagPrefix(repo) + tag, value });
     if (desc.subject !== undefined) {
@@ -121,7 +130,7 @@ export class LevelMetadataStore implements MetadataStore {
   async deleteManifest(repo: RepositoryName, digest: Digest): Promise<boolean> {
     const desc = await this.getManifest(repo, digest);
     if (!desc) return false;
-    const ops: Op[] = [{ type: 'del', key: manifestKey(repo, digest) }];
+    const ops: Op[] = [{ type: 'del', key: manifestKey(repo, digest) }, { type: 'del', key: pushedKey(repo, digest) }];
     // Tags pointing at the manifest go with it (a scan of this repository's tags only).
     const prefix = tagPrefix(repo);
     for await (const [key, value] of this.db.iterator({ gte: prefix, lt: `t${SEP}${repo}${END}` })) {
@@ -208,6 +217,32 @@ export class LevelMetadataStore implements MetadataStore {
   async listIdleUploadSessions(before: number, limit: number): Promise<string[]> {
     const keys = await this.db.keys({ gte: `a${SEP}`, lt: activityKey(before, ''), limit }).all();
     return keys.map((k) => k.slice(k.lastIndexOf(SEP) + 1));
+  }
+
+  // ---- GC's view: whole-index scans (a collection reads everything once)
+
+  async *scanBlobLinks(): AsyncIterable<BlobLink> {
+    for await (const [key, value] of this.db.iterator({ gte: `b${SEP}`, lt: `b${END}` })) {
+      const [, repo, digest] = key.split(SEP) as [string, RepositoryName, Digest];
+      const colon = value.indexOf(':');
+      yield { repo, digest, size: Number.parseInt(value, 10), linkedAt: colon < 0 ? 0 : Number(value.slice(colon + 1)) };
+    }
+  }
+
+  async *scanManifests(): AsyncIterable<ManifestLink> {
+    const pushed = new Map<string, number>();
+    for await (const [key, value] of this.db.iterator({ gte: `p${SEP}`, lt: `p${END}` })) pushed.set(key.slice(2), Number(value));
+    for await (const [key, value] of this.db.iterator({ gte: `m${SEP}`, lt: `m${END}` })) {
+      const [, repo] = key.split(SEP) as [string, RepositoryName];
+      yield { repo, descriptor: JSON.parse(value) as ManifestDescriptor, pushedAt: pushed.get(key.slice(2)) ?? 0 };
+    }
+  }
+
+  async *scanTags(): AsyncIterable<TagLink> {
+    for await (const [key, value] of this.db.iterator({ gte: `t${SEP}`, lt: `t${END}` })) {
+      const [, repo, tag] = key.split(SEP) as [string, RepositoryName, Tag];
+      yield { repo, tag, digest: (JSON.parse(value) as ManifestDescriptor).digest };
+    }
   }
 
   async close(): Promise<void> {

@@ -21,6 +21,7 @@ import {
   UploadUnknownError,
 } from './errors.js';
 import { FsBlobStore, isUploadId } from './fs-blob-store.js';
+import { GarbageCollector, GcBarrier } from './gc.js';
 import { LevelMetadataStore } from './level-metadata.js';
 import { KeyLock } from './key-lock.js';
 import { ManifestCache } from './manifest-cache.js';
@@ -65,6 +66,9 @@ export class Registry implements RegistryService {
   /** Serialises an upload's expiry with the request that would resume it. */
   private readonly uploadLocks = new KeyLock();
   readonly uploadExpiryMs: number;
+  /** Reference-creating writes enter it shared; GC's sweep runs exclusive (storage/gc.ts). */
+  readonly gcBarrier = new GcBarrier();
+  readonly gc: GarbageCollector;
 
   constructor(
     readonly blobs: BlobStore,
@@ -73,6 +77,7 @@ export class Registry implements RegistryService {
   ) {
     this.cache = new ManifestCache(options.manifestCacheBytes);
     this.uploadExpiryMs = options.uploadExpiryMs ?? 3600_000;
+    this.gc = new GarbageCollector(blobs, meta, this.gcBarrier);
   }
 
   /** The embedded default: blobs on the local filesystem, metadata in LevelDB, under `root`. */
@@ -179,10 +184,12 @@ export class Registry implements RegistryService {
    * blob the store holds is enough (OCI 1.1). Undefined when it cannot be mounted.
    */
   async mountBlob(repo: RepositoryName, digest: Digest, from?: RepositoryName): Promise<BlobInfo | undefined> {
-    const source = from !== undefined ? await this.meta.getLinkedBlob(from, digest) : await this.blobs.stat(digest);
-    if (!source) return undefined;
-    await this.meta.linkBlob(repo, source);
-    return source;
+    return this.gcBarrier.shared(async () => {
+      const source = from !== undefined ? await this.meta.getLinkedBlob(from, digest) : await this.blobs.stat(digest);
+      if (!source) return undefined;
+      await this.meta.linkBlob(repo, source);
+      return source;
+    });
   }
 
   // ---- uploads
@@ -218,8 +225,12 @@ export class Registry implements RegistryService {
     // leaves the upload as it was: the 416's Range tells the client where to resume.
     if (finalChunk) await this.appendUpload(upload, finalChunk);
     try {
-      const info = await upload.commit(digest);
-      await this.meta.linkBlob(repo, info);
+      // Commit and link as one step for GC: a blob in the store without its link would be garbage.
+      const info = await this.gcBarrier.shared(async () => {
+        const committed = await upload.commit(digest);
+        await this.meta.linkBlob(repo, committed);
+        return committed;
+      });
       await this.meta.deleteUploadSession(upload.id);
       return info;
     } catch (err) {
@@ -243,9 +254,11 @@ export class Registry implements RegistryService {
     const upload = await this.blobs.beginUpload(randomUUID());
     try {
       await upload.append(chunk.stream, 0, chunk.declaredBytes);
-      const info = await upload.commit(digest, chunk.declaredBytes === Infinity ? undefined : chunk.declaredBytes);
-      await this.meta.linkBlob(repo, info);
-      return info;
+      return await this.gcBarrier.shared(async () => {
+        const info = await upload.commit(digest, chunk.declaredBytes === Infinity ? undefined : chunk.declaredBytes);
+        await this.meta.linkBlob(repo, info);
+        return info;
+      });
     } catch (err) {
       await upload.cancel();
       throw err;
@@ -287,12 +300,13 @@ export class Registry implements RegistryService {
     if (parsed.annotations !== undefined) descriptor.annotations = parsed.annotations;
     if (parsed.subject !== undefined) descriptor.subject = parsed.subject;
     // The check and the write (link + tag, one batch) under the repository's lock: a
-    // DELETE of this manifest, of a blob or child it needs, comes wholly before or after.
-    await this.repoLocks.run(repo, async () => {
+    // DELETE of this manifest, of a blob or child it needs, comes wholly before or after;
+    // and inside GC's barrier, so no sweep falls between the check and the link.
+    await this.gcBarrier.shared(() => this.repoLocks.run(repo, async () => {
       await this.checkReferences(repo, parsed);
       await this.blobs.put(body, digest);
       await this.meta.putManifest(repo, descriptor, ref.tag);
-    });
+    }));
     this.cache.set(digest, body);
     return { descriptor, parsed };
   }

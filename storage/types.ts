@@ -102,6 +102,27 @@ export interface UploadSession {
   touchedAt: number;
 }
 
+/** A blob link, for GC: `linkedAt` (ms) starts the blob's lease; 0 when unknown (an older store). */
+export interface BlobLink {
+  repo: RepositoryName;
+  digest: Digest;
+  size: number;
+  linkedAt: number;
+}
+
+export interface ManifestLink {
+  repo: RepositoryName;
+  descriptor: ManifestDescriptor;
+  /** ms since the epoch of the last put of this manifest in this repository; 0 when unknown */
+  pushedAt: number;
+}
+
+export interface TagLink {
+  repo: RepositoryName;
+  tag: Tag;
+  digest: Digest;
+}
+
 /** Everything that is not bytes: links, tags, manifest descriptors, referrers, sessions. */
 export interface MetadataStore {
   /** Make a blob readable in a repository (links decide visibility). */
@@ -131,6 +152,11 @@ export interface MetadataStore {
   listUploadSessions(): Promise<UploadSession[]>;
   /** Ids of up to `limit` sessions whose last request was before `before`, oldest first. */
   listIdleUploadSessions(before: number, limit: number): Promise<string[]>;
+
+  /** GC's view of the whole index (storage/gc.ts), read once per collection. */
+  scanBlobLinks(): AsyncIterable<BlobLink>;
+  scanManifests(): AsyncIterable<ManifestLink>;
+  scanTags(): AsyncIterable<TagLink>;
 
   close(): Promise<void>;
 }

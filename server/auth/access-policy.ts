@@ -7,6 +7,7 @@
  * an authenticated user may do everything and an anonymous one nothing.
  */
 import type { AccessRule } from '../../config/config.js';
+import { repositoryGlob } from '../../oci/names.js';
 
 export type Action = 'pull' | 'push' | 'delete';
 export const ALL_ACTIONS: readonly Action[] = ['pull', 'push', 'delete'];
@@ -17,14 +18,6 @@ interface CompiledRule {
   actions: Action[];
 }
 
-function globToRegExp(glob: string): RegExp {
-  const re = glob
-    .split(/(\*\*|\*)/)
-    .map((part) => (part === '**' ? '.*' : part === '*' ? '[^/]*' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
-    .join('');
-  return new RegExp(`^${re}$`);
-}
-
 export class AccessPolicy {
   private readonly rules: CompiledRule[];
   private readonly groupsOf = new Map<string, string[]>();
@@ -32,7 +25,7 @@ export class AccessPolicy {
   constructor(rules: AccessRule[], groups: Record<string, string[]>) {
     this.rules = rules.map((r) => ({
       subjects: new Set(r.subjects),
-      repositories: r.repositories.map(globToRegExp),
+      repositories: r.repositories.map(repositoryGlob),
       actions: r.actions.includes('*') ? [...ALL_ACTIONS] : (r.actions as Action[]),
     }));
     for (const [group, users] of Object.entries(groups)) {
@@ -52,6 +45,17 @@ export class AccessPolicy {
       }
     }
     return granted;
+  }
+
+  /**
+   * May `subject` do `action` on every repository? (the admin endpoints: GC) Only without
+   * rules, or through a rule for it whose globs include `**`.
+   */
+  mayEverywhere(subject: string | undefined, action: Action): boolean {
+    if (subject === undefined) return false;
+    if (this.rules.length === 0) return true;
+    const names = [subject, '*', 'anonymous', ...(this.groupsOf.get(subject) ?? []).map((g) => `group:${g}`)];
+    return this.rules.some((r) => names.some((n) => r.subjects.has(n)) && r.repositories.some((re) => re.source === '^.*$') && r.actions.includes(action));
   }
 
   /** Whether anonymous callers have any access at all (then they may list the catalog, filtered). */

@@ -38,6 +38,8 @@ export class BlobFill extends EventEmitter {
     open: () => Promise<BlobResponse>,
     /** runs after the verified commit, before readers are told: link, record cache state */
     private readonly onCommitted: (info: BlobInfo) => Promise<void>,
+    /** commit and link run inside it (GC's barrier: a committed blob is never seen unlinked) */
+    private readonly guard: <T>(fn: () => Promise<T>) => Promise<T> = (fn) => fn(),
   ) {
     super();
     this.setMaxListeners(0);
@@ -63,8 +65,12 @@ export class BlobFill extends EventEmitter {
       });
       response.body.on('error', (err) => counter.destroy(err));
       await this.upload.append(response.body.pipe(counter), 0, this.size);
-      const info = await this.upload.commit(this.digest, this.size);
-      await this.onCommitted(info);
+      const upload = this.upload;
+      const info = await this.guard(async () => {
+        const committed = await upload.commit(this.digest, this.size);
+        await this.onCommitted(committed);
+        return committed;
+      });
       this.state = 'done';
       this.emit('progress');
       return info;

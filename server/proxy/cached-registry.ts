@@ -16,6 +16,7 @@ import type { Readable } from 'node:stream';
 import { parseManifest } from '../../oci/manifest.js';
 import type { Digest, RepositoryName, Tag } from '../../oci/names.js';
 import type { FetchedManifest } from '../../oci/client.js';
+import type { GcBarrier } from '../../storage/gc.js';
 import { BlobUnknownError } from '../../storage/errors.js';
 import type {
   BlobInfo,
@@ -41,6 +42,8 @@ import { causeOf, isUpstreamFailure, Upstreams, type CachedName } from './upstre
 export interface CacheBackend extends RegistryService {
   readonly blobs: BlobStore;
   readonly meta: MetadataStore;
+  /** what the cache links enters GC's barrier, as hosted pushes do */
+  readonly gcBarrier: GcBarrier;
 }
 
 /** What the cache reports, for /metrics; every hook optional. */
@@ -136,9 +139,12 @@ export class CachingRegistry implements RegistryService {
     } catch (err) {
       throw this.missError('BLOB_UNKNOWN', `blob ${digest} of ${repo}`, source, err);
     }
-    const held = await this.inner.blobs.stat(digest);
+    const held = await this.inner.gcBarrier.shared(async () => {
+      const info = await this.inner.blobs.stat(digest);
+      if (info) await this.inner.meta.linkBlob(repo, info);
+      return info;
+    });
     if (held) {
-      await this.inner.meta.linkBlob(repo, held);
       this.observer.hit?.(source.upstream.name, 'blob');
       return held;
     }
@@ -160,6 +166,7 @@ export class CachingRegistry implements RegistryService {
           await this.inner.meta.linkBlob(repo, blob);
           this.observer.stored?.(source.upstream.name, repo, blob);
         },
+        (fn) => this.inner.gcBarrier.shared(fn),
       );
     });
     if (joined) {
@@ -171,6 +178,16 @@ export class CachingRegistry implements RegistryService {
       if (isUpstreamFailure(err)) this.observer.upstreamError?.(source.upstream.name);
     });
     return fill.follow(range);
+  }
+
+  /**
+   * The stored file, for the sendfile path; never for a blob being filled (its bytes are
+   * not in the store yet, and readers must follow the fill). A blob the upstream has and
+   * no fill has started for has no file either: the sendfile path finds none and falls
+   * back to readBlob, which starts the fill.
+   */
+  blobFile(digest: Digest): string | undefined {
+    return this.fills.get(digest) ? undefined : this.inner.blobFile?.(digest);
   }
 
   async deleteBlob(repo: RepositoryName, digest: Digest): Promise<void> {
@@ -289,8 +306,11 @@ export class CachingRegistry implements RegistryService {
     if (parsed.artifactType !== undefined) descriptor.artifactType = parsed.artifactType;
     if (parsed.annotations !== undefined) descriptor.annotations = parsed.annotations;
     if (parsed.subject !== undefined) descriptor.subject = parsed.subject;
-    const blob = await this.inner.blobs.put(fetched.bytes, fetched.digest);
-    await this.inner.meta.putManifest(repo, descriptor, tag);
+    const blob = await this.inner.gcBarrier.shared(async () => {
+      const put = await this.inner.blobs.put(fetched.bytes, fetched.digest);
+      await this.inner.meta.putManifest(repo, descriptor, tag);
+      return put;
+    });
     this.observer.stored?.(source.upstream.name, repo, blob);
     return descriptor;
   }

@@ -4,7 +4,7 @@
  * stay in the rootfs (`-w`, the image's WorkingDir, a /dev that is a symlink, a /dev/null
  * that is not the null device), the container has its own session and no fd of ours, lo is
  * up in --network none, the container's own cgroups show read-only at /sys/fs/cgroup, a
- * SIGKILLed `wharf run` leaves no process, and --init makes a handler-less program stop on
+ * SIGKILLed `wharf run` leaves no process (and prune leaves no mount or cgroup), and --init makes a handler-less program stop on
  * SIGTERM and reaps zombies.
  */
 import { after, before, describe, test } from 'node:test';
@@ -214,7 +214,7 @@ describe('cgroup namespace and /sys/fs/cgroup', () => {
 });
 
 describe('a SIGKILLed wharf run', () => {
-  test('takes its container with it (PR_SET_PDEATHSIG)', async () => {
+  test('takes its container with it (PR_SET_PDEATHSIG); wharf container prune then clears its cgroup and mount', async () => {
     const cidfile = join(scratch, 'cid-pdeathsig');
     let pids: number[] = [];
     let problem = '';
@@ -236,10 +236,24 @@ describe('a SIGKILLed wharf run', () => {
     assert.equal(r.signal, 'SIGKILL');
     assert.equal(pids.length, 1);
     assert.ok(await gone(pids[0]!), `container process ${pids[0]} outlived wharf run`);
-    // What the SIGKILL left (the cgroup, the mount) is for the cleanup verb; clear it here.
-    const cg = await (await createCgroupDriver()).open(await readFile(cidfile, 'utf8'));
-    assert.deepEqual(await cg.procs(), []);
-    await cg.destroy();
+    // The cgroup and the overlay mount it left are for `wharf container prune`.
+    const id = await readFile(cidfile, 'utf8');
+    const driver = await createCgroupDriver();
+    assert.deepEqual(await (await driver.open(id)).procs(), [], 'a process is left in the cgroup');
+    const pruned = await new Promise<Ran>((resolve, reject) => {
+      const child = spawn(process.execPath, [WHARF, 'container', 'prune', '-f', '--root', root], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    });
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.ok(!(await driver.list()).includes(id), 'the cgroup is left after prune');
+    assert.match(pruned.stdout, new RegExp(`^Deleted Containers:\n${id}\n`));
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(id));
+    assert.deepEqual(mounts, [], 'a mount is left after prune');
   });
 });
 

@@ -4,8 +4,8 @@
  * stay in the rootfs (`-w`, the image's WorkingDir, a /dev that is a symlink, a /dev/null
  * that is not the null device), the container has its own session and no fd of ours, lo is
  * up in --network none, the container's own cgroups show read-only at /sys/fs/cgroup, a
- * SIGKILLed `wharf run` leaves no process (and prune leaves no mount or cgroup), and --init makes a handler-less program stop on
- * SIGTERM and reaps zombies.
+ * SIGKILLed `wharf run` leaves no process (and prune then no mount or cgroup), and --init
+ * makes a handler-less program stop on SIGTERM and reaps zombies.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -166,6 +166,10 @@ describe('the container has its own session and none of our descriptors', () => 
     assert.equal(r.code, 0, r.stderr);
     // Inside its pid namespace: session and group led by itself, PID 1 (0 = led from outside).
     assert.equal(r.stdout, 'sid=1 pgrp=1 pid=1\ntty=ENXIO\n');
+    // Under --init: the init's session, a process group of its own (tini's way).
+    const init = await wharfRun(['--rm', '--init', img.iso, 'session']);
+    assert.equal(init.code, 0, init.stderr);
+    assert.equal(init.stdout, 'sid=1 pgrp=2 pid=2\ntty=ENXIO\n');
   });
 
   test('only fds 0, 1 and 2 reach the program', async () => {

@@ -47,9 +47,15 @@ void init_fork(int sync_fd) {
   pid_t child = fork();
   if (child < 0) fail(WHARF_STEP_INIT, errno, "fork the program");
   if (child == 0) {
+    /* Its own process group, in the foreground of a terminal if it has one (-t): a
+       ^C reaches it once, from the terminal, not once more forwarded by us (tini's
+       way). SIGTTOU is still blocked here, so tcsetpgrp cannot stop us. */
+    if (setpgid(0, 0) < 0) fail(WHARF_STEP_INIT, errno, "setpgid");
+    if (isatty(0) && tcsetpgrp(0, getpid()) < 0 && errno != ENOTTY) fail(WHARF_STEP_INIT, errno, "tcsetpgrp");
     if (sigprocmask(SIG_SETMASK, &old, NULL) < 0) fail(WHARF_STEP_INIT, errno, "unblock signals");
     return;
   }
+  setpgid(child, child); /* either side may run first */
   close(sync_fd);
   init_loop(child, &set);
 }

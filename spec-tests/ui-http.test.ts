@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dockerArchiveEntries, tarOf } from './support/archives.js';
 import { buildImage, buildLayer, pushImage, type BuiltImage } from './support/images.js';
-import { run } from './support/peers.js';
+import { requireCommand, run } from './support/peers.js';
 import { startTestWharf, type TestWharf } from './support/wharf.js';
 
 const USERS = { alice: 'alice-pw', bob: 'bob-pw' };
@@ -26,6 +26,7 @@ let htpasswd: string;
 let image: BuiltImage;
 
 before(async () => {
+  await requireCommand('htpasswd', 'apache2-utils');
   work = await mkdtemp(join(tmpdir(), 'wharf-ui-http-'));
   htpasswd = join(work, 'htpasswd');
   await run('htpasswd', ['-B', '-b', '-c', htpasswd, 'alice', USERS.alice]);

@@ -13,7 +13,8 @@ import { shimSocketPath } from '../layout.js';
 import { encodeExecSpec } from '../native/spawn.js';
 import { launchShim, readExitFile, ShimClient } from '../native/shim.js';
 import { badParameter, conflict, EngineError, noSuchExec } from '../daemon/errors.js';
-import { mergeEnv, resolveUser } from './run-options.js';
+import { mergeEnv } from './run-options.js';
+import { resolveUser } from './user.js';
 import type { Container, ContainerManager } from './manager.js';
 
 export interface ExecCreateBody {

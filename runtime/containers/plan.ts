@@ -7,7 +7,8 @@ import { constants as osConstants } from 'node:os';
 import type { ImageRecord } from '../images/store.js';
 import type { CgroupLimits } from '../cgroups/driver.js';
 import { badParameter } from '../daemon/errors.js';
-import { mergeEnv, parseSize, resolveUser, workingDir } from './run-options.js';
+import { mergeEnv, parseSize, workingDir } from './run-options.js';
+import { resolveUser } from './user.js';
 import type { Config, HostConfig, RestartPolicy } from './container.js';
 import type { SpawnOptions } from '../native/spawn.js';
 

@@ -197,15 +197,15 @@ static void setup_binds(const struct rootfs_plan *plan) {
    symlink or another file there (the CVE-2025-31133 class) is refused. */
 static void mask_paths(const struct rootfs_plan *plan) {
   const int step = WHARF_STEP_MASK_PATHS;
-  if (plan->masks.n == 0) return;
+  if (plan->masks->n == 0) return;
   int null = in_root_open(rootfd, "/dev/null", IN_ROOT_NOFOLLOW);
   if (null < 0) fail(step, errno, "open /dev/null");
   struct stat st;
   if (fstat(null, &st) < 0) fail(step, errno, "stat /dev/null");
   if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
     fail(step, EINVAL, "/dev/null is not the null device (1:3): refusing to mask with it");
-  for (int i = 0; i < plan->masks.n; i++) {
-    const char *p = plan->masks.items[i];
+  for (int i = 0; i < plan->masks->n; i++) {
+    const char *p = plan->masks->items[i];
     int t = in_root_open(rootfd, p, 0);
     if (t < 0) {
       if (errno == ENOENT) continue;
@@ -221,8 +221,8 @@ static void mask_paths(const struct rootfs_plan *plan) {
 
 static void readonly_paths(const struct rootfs_plan *plan) {
   const int step = WHARF_STEP_READONLY_PATHS;
-  for (int i = 0; i < plan->rpaths.n; i++) {
-    const char *p = plan->rpaths.items[i];
+  for (int i = 0; i < plan->rpaths->n; i++) {
+    const char *p = plan->rpaths->items[i];
     int t = in_root_open(rootfd, p, 0);
     if (t < 0) {
       if (errno == ENOENT) continue;

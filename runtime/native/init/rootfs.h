@@ -21,7 +21,7 @@ struct rootfs_plan {
   const char *rootfs; /* host path of the prepared root (absolute) */
   const char *cwd;    /* inside; created when missing */
   int readonly;
-  struct list masks, rpaths;
+  const struct list *masks, *rpaths;
   struct bind binds[MAX_BINDS];
   int nbinds;
   /* cgroupfs at /sys/fs/cgroup: 0 none, 1 v1 (hierarchies below), 2 cgroup2 */

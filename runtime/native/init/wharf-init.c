@@ -312,8 +312,8 @@ static void run_mode(void) {
   plan.rootfs = spec.rootfs;
   plan.cwd = spec.cwd;
   plan.readonly = spec.readonly;
-  plan.masks = spec.masks;
-  plan.rpaths = spec.rpaths;
+  plan.masks = &spec.masks;
+  plan.rpaths = &spec.rpaths;
   if (!spec.cgroupns) plan.cgroupfs = 0; /* outside a cgroup namespace it would show the host's tree */
   rootfs_prepare(&plan);
   if (spec.hostname && sethostname(spec.hostname, strlen(spec.hostname)) < 0)

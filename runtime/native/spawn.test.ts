@@ -219,6 +219,36 @@ describe('native spawn', () => {
     }
   });
 
+  test('dieWithParent in exec: helper and program die with the process that started them', async () => {
+    const proc = await spawnContainer({ rootfs, args: ['sleep', '1000'] });
+    pids.push(proc.pid);
+    const script = `
+      import { execInContainer } from ${JSON.stringify(new URL('./spawn.js', import.meta.url).href)};
+      const ex = await execInContainer(${proc.pid}, { args: ['sleep', '1000'], dieWithParent: true, stdio: [0, 2, 2] });
+      process.stdout.write(String(ex.pid) + '\\n');
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const helper = await new Promise<number>((resolve, reject) => {
+        child.stdout.once('data', (c: Buffer) => resolve(Number(c.toString().trim())));
+        child.once('exit', (code) => reject(new Error(`starter exited ${code}`)));
+      });
+      const program = Number(readFileSync(`/proc/${helper}/task/${helper}/children`, 'utf8').trim());
+      assert.ok(program > 0 && alive(program));
+      child.kill('SIGKILL');
+      for (const pid of [helper, program]) {
+        let left = 500;
+        while (alive(pid) && left-- > 0) await new Promise((r) => setTimeout(r, 20));
+        assert.equal(alive(pid), false, `${pid === helper ? 'helper' : 'program'} ${pid} outlived the process that started it`);
+      }
+      assert.ok(alive(proc.pid), 'the container itself keeps running');
+    } finally {
+      proc.kill();
+      await proc.wait();
+    }
+  });
+
   test('arguments are validated before any native call', async () => {
     await assert.rejects(spawnContainer({ rootfs: 'relative', args: ['true'] }), InvalidSpecError);
     await assert.rejects(spawnContainer({ rootfs, args: [] }), InvalidSpecError);

@@ -46,6 +46,7 @@ import type {
 
 /** Idle sessions removed per sweep step (a LevelDB range scan of the oldest activity keys). */
 const EXPIRY_BATCH = 1000;
+const EXPIRY_PARALLEL = 32;
 
 export interface RegistryOptions {
   manifestCacheBytes: number;
@@ -117,22 +118,29 @@ export class Registry implements RegistryService {
    */
   async expireIdleUploads(now: number = Date.now()): Promise<number> {
     let removed = 0;
+    const expire = (id: string): Promise<boolean> =>
+      this.uploadLocks.run(id, async () => {
+        const session = await this.meta.getUploadSession(id);
+        if (!session || now - session.touchedAt <= this.uploadExpiryMs) return false;
+        if (!(await this.blobs.removeUpload(id))) {
+          // Busy: a request is streaming into it, so it is not idle.
+          await this.meta.touchUploadSession(session, now);
+          return false;
+        }
+        await this.meta.deleteUploadSession(id);
+        return true;
+      });
     for (;;) {
       const ids = await this.meta.listIdleUploadSessions(now - this.uploadExpiryMs, EXPIRY_BATCH);
       let progressed = false;
-      for (const id of ids) {
-        await this.uploadLocks.run(id, async () => {
-          const session = await this.meta.getUploadSession(id);
-          if (!session || now - session.touchedAt <= this.uploadExpiryMs) return;
-          if (!(await this.blobs.removeUpload(id))) {
-            // Busy: a request is streaming into it, so it is not idle.
-            await this.meta.touchUploadSession(session, now);
-            return;
+      // A few at a time: the unlinks overlap in the thread pool without flooding it.
+      for (let i = 0; i < ids.length; i += EXPIRY_PARALLEL) {
+        for (const gone of await Promise.all(ids.slice(i, i + EXPIRY_PARALLEL).map(expire))) {
+          if (gone) {
+            removed++;
+            progressed = true;
           }
-          await this.meta.deleteUploadSession(id);
-          removed++;
-          progressed = true;
-        });
+        }
       }
       if (ids.length < EXPIRY_BATCH || !progressed) return removed;
     }

@@ -26,6 +26,7 @@ import type { CachingRegistry } from './proxy/cached-registry.js';
 import { cacheNamespaces } from './proxy/namespaces.js';
 import { adminRouter } from './admin.js';
 import type { GcService } from './gc-service.js';
+import type { Metrics } from './metrics.js';
 
 export interface AppOptions {
   registry: RegistryService;
@@ -39,6 +40,8 @@ export interface AppOptions {
   cache?: CachingRegistry;
   /** garbage collection, for the admin endpoint */
   gc?: GcService;
+  /** /metrics, and the per-request counters behind it */
+  metrics?: Metrics;
   /** origins allowed by CORS on /v2 and /v1; empty or absent: no CORS middleware at all */
   corsOrigins?: string[];
   /** the web catalog at /ui/; absent: not served */
@@ -79,6 +82,18 @@ export function createApp(options: AppOptions): RequestListener {
   app.disable('etag');
   app.set('query parser', 'simple');
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  const metrics = options.metrics;
+  if (metrics) {
+    app.get('/metrics', async (_req, res, next) => {
+      try {
+        const { contentType, body } = await metrics.render();
+        res.setHeader('Content-Type', contentType);
+        res.end(body);
+      } catch (err) {
+        next(err);
+      }
+    });
+  }
   if (options.auth?.tokenRouter) app.use('/auth', options.auth.tokenRouter);
   if (options.gc) app.use('/admin', adminRouter(options.gc, options.auth));
   if (options.corsOrigins?.length) {
@@ -119,6 +134,7 @@ export function createApp(options: AppOptions): RequestListener {
   const fastLane = !options.corsOrigins?.length && !options.cache;
 
   return function wharf(req, res) {
+    if (metrics) metrics.track(req, res);
     if (options.logRequests) logRequest(logger, req, res);
     const refused = missingHost(req);
     if (refused) return renderError(logger, refused, req, res);

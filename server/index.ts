@@ -17,6 +17,7 @@ import { answerMalformedRequest } from './http/malformed-requests.js';
 import { CachingRegistry } from './proxy/cached-registry.js';
 import { Upstreams } from './proxy/upstream.js';
 import { GcService } from './gc-service.js';
+import { Metrics } from './metrics.js';
 
 export interface RunningRegistry {
   /** e.g. http://127.0.0.1:41234 */
@@ -47,12 +48,14 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
   });
   const baseUrl = config.http.host.replace(/\/$/, '');
   const auth = await setupAuth(config.auth, config.storage.root, baseUrl);
-  const cache = config.proxy.upstreams.length > 0 ? new CachingRegistry(registry, new Upstreams(config.proxy.upstreams, config.proxy.default)) : undefined;
-  const gc = new GcService(registry, config.gc, logger);
+  const metrics = new Metrics({ blobs: registry.blobs, meta: registry.meta });
+  const cache = config.proxy.upstreams.length > 0 ? new CachingRegistry(registry, new Upstreams(config.proxy.upstreams, config.proxy.default), metrics) : undefined;
+  const gc = new GcService(registry, config.gc, logger, (run) => metrics.gcRun(run));
   const app = createApp({
     auth,
     registry,
     gc,
+    metrics,
     ...(cache ? { cache } : {}),
     logger,
     deleteEnabled: config.storage.delete.enabled,

@@ -3,7 +3,18 @@
   #   build/Release/wharf_native.node  the addon (runtime/native/*.cc)
   #   build/Release/wharf-init         the static init helper it execs after clone
   #   build/Release/wharf-shim         the per-container monitor of `wharf daemon`
+  #   build/Release/wharf_sendfile.node  sendfile(2) for the registry's plain-HTTP blob GETs
+  #                                    (server/http/native/; server/ never loads runtime/'s addon)
   "targets": [
+    {
+      "target_name": "wharf_sendfile",
+      "sources": ["server/http/native/sendfile.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2"]
+    },
     {
       "target_name": "wharf_native",
       "sources": ["runtime/native/wharf_native.cc"],

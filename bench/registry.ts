@@ -1,22 +1,29 @@
 /**
  * Registry benchmark, side by side with the reference registry (registry:2, Debian's
- * docker-registry) in the same run on the same machine:
- *   - manifest GET throughput and p99 latency (wrk, 32 keep-alive connections)
- *   - blob upload of a large file (POST + streamed PUT ?digest=, curl -T)
- *   - blob download of the same file
- * Each registry runs as its own process with its default logging; prints ratios.
+ * docker-registry) in the same run on the same machine, every row of issue 15's table:
+ *   - manifest GET by tag: req/s and p99 (wrk -t2 -c64), and HEAD by tag
+ *   - tags list (one tag) req/s
+ *   - blob HEAD req/s
+ *   - `_catalog?n=100` req/s over 2,000 and over 100,000 repositories
+ *   - 1 GiB monolithic upload (POST + streamed PUT ?digest=, curl -T) and 1 GiB blob GET
+ *   - idle RSS (after start and a first push) and peak RSS over the whole run
+ * Each registry runs as its own process with its default logging (Wharf: a JSON line per
+ * request to stdout; registry:2: its access log). Prints both figures and the ratio.
+ * The repositories for the catalog rows are written straight into each store's on-disk
+ * index (registry:2: a repositories/<name>/_layers directory; Wharf: an r\0<name> key of
+ * storage/level-metadata.ts), as pushing 100,000 would take longer than the rest.
  * Usage: npm run build && node dist/bench/registry.js [--size-mib 1024] [--seconds 10]
  */
-import { spawn, execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { randomBytes } from 'node:crypto';
-import { buildImage, buildLayer, pushImage } from '../spec-tests/support/images.js';
+import { Level } from 'level';
+import { buildImage, buildLayer, pushImage, sha256 } from '../spec-tests/support/images.js';
 import { freePort, startReferenceRegistry } from '../spec-tests/support/registry.js';
 
 const execFileP = promisify(execFile);
@@ -27,9 +34,10 @@ const arg = (name: string, dflt: number): number => {
 };
 const SIZE_MIB = arg('--size-mib', 1024);
 const SECONDS = arg('--seconds', 10);
+const MANIFEST_ACCEPT = 'application/vnd.oci.image.manifest.v1+json';
 
 async function waitUp(url: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 200; i++) {
     try {
       if ((await fetch(`${url}/v2/`)).status === 200) return;
     } catch {
@@ -43,37 +51,80 @@ async function waitUp(url: string): Promise<void> {
 interface Target {
   name: string;
   url: string;
+  pid: number;
   close(): Promise<void>;
+  /** write `names` into the store's repository index, the registry stopped or not as it needs */
+  addRepositories(names: string[]): Promise<void>;
 }
 
 async function startWharf(dir: string): Promise<Target> {
   const port = await freePort();
   const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'wharf.js');
-  const proc = spawn(process.execPath, [bin, 'serve', '--addr', `127.0.0.1:${port}`, '--root', join(dir, 'wharf')], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const root = join(dir, 'wharf');
+  let proc: ChildProcess;
   const url = `http://127.0.0.1:${port}`;
-  await waitUp(url);
-  return {
+  const start = async (): Promise<void> => {
+    proc = spawn(process.execPath, [bin, 'serve', '--addr', `127.0.0.1:${port}`, '--root', root], { stdio: ['ignore', 'ignore', 'inherit'] });
+    await waitUp(url);
+  };
+  const stop = async (): Promise<void> => {
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+  };
+  await start();
+  const target: Target = {
     name: 'wharf',
     url,
-    close: async () => {
-      proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
+    pid: proc!.pid!,
+    close: stop,
+    // LevelDB is the server's own (one process per data dir): stop, write, start again.
+    async addRepositories(names) {
+      await stop();
+      const db = new Level<string, string>(join(root, 'metadata'));
+      for (let i = 0; i < names.length; i += 10_000) {
+        await db.batch(names.slice(i, i + 10_000).map((n) => ({ type: 'put' as const, key: `r\0${n}`, value: '' })));
+      }
+      await db.close();
+      await start();
+      target.pid = proc.pid!;
+    },
+  };
+  return target;
+}
+
+async function startRegistry2(): Promise<Target> {
+  const reference = await startReferenceRegistry({ accessLog: true });
+  return {
+    name: 'registry:2',
+    url: reference.url,
+    pid: reference.pid!,
+    close: reference.close,
+    async addRepositories(names) {
+      for (const n of names) await mkdir(join(reference.dataDir!, 'docker/registry/v2/repositories', n, '_layers'), { recursive: true });
     },
   };
 }
 
-async function manifestLoad(url: string): Promise<{ rps: number; p99ms: number }> {
-  const { stdout } = await execFileP('wrk', [
-    '-t2', '-c32', `-d${SECONDS}s`, '--latency',
-    '-H', 'Accept: application/vnd.oci.image.manifest.v1+json',
-    `${url}/v2/bench/img/manifests/v1`,
-  ]);
+function rssOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1]) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+async function wrk(url: string, headers: string[] = [], method = 'GET'): Promise<{ rps: number; p99ms: number }> {
+  const script = method === 'GET' ? [] : ['-s', wrkMethodScript(method)];
+  const { stdout } = await execFileP('wrk', ['-t2', '-c64', `-d${SECONDS}s`, '--latency', ...script, ...headers.flatMap((h) => ['-H', h]), url], { maxBuffer: 1 << 20 });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
   const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(stdout);
   const p99ms = p99 ? Number(p99[1]) * (p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1) : NaN;
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout);
+  if (non2xx) throw new Error(`${method} ${url}: ${non2xx[1]} error answers`);
   return { rps, p99ms };
+}
+
+let scriptDir = '';
+function wrkMethodScript(method: string): string {
+  return join(scriptDir, `${method.toLowerCase()}.lua`);
 }
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
@@ -95,17 +146,45 @@ async function download(url: string, digest: string): Promise<number> {
   return timed(() => execFileP('curl', ['-sf', '-o', '/dev/null', `${url}/v2/bench/big/blobs/${digest}`]));
 }
 
+type Figures = Record<string, number>;
+
+async function measure(t: Target, file: string, digest: string, layerDigest: string): Promise<Figures> {
+  const f: Figures = {};
+  const idle = rssOf(t.pid);
+  f.idleRss = idle.rss;
+  const get = await wrk(`${t.url}/v2/bench/img/manifests/v1`, [`Accept: ${MANIFEST_ACCEPT}`]);
+  f.manifestRps = get.rps;
+  f.manifestP99 = get.p99ms;
+  f.manifestHeadRps = (await wrk(`${t.url}/v2/bench/img/manifests/v1`, [`Accept: ${MANIFEST_ACCEPT}`], 'HEAD')).rps;
+  f.tagsRps = (await wrk(`${t.url}/v2/bench/img/tags/list`)).rps;
+  f.blobHeadRps = (await wrk(`${t.url}/v2/bench/img/blobs/${layerDigest}`, [], 'HEAD')).rps;
+  f.up = await upload(t.url, file, digest);
+  f.down = await download(t.url, digest);
+  return f;
+}
+
+async function catalogRows(t: Target, n: number, already: number): Promise<number> {
+  const names: string[] = [];
+  for (let i = already; i < n; i++) names.push(`catalog/r${String(i).padStart(6, '0')}`);
+  await t.addRepositories(names);
+  await waitUp(t.url);
+  return (await wrk(`${t.url}/v2/_catalog?n=100`)).rps;
+}
+
 async function main(): Promise<void> {
   for (const tool of ['wrk', 'curl', 'docker-registry']) {
     await execFileP('sh', ['-c', `command -v ${tool}`]).catch(() => {
-      throw new Error(`${tool} is needed: apt-get install -y ${tool === 'docker-registry' ? 'docker-registry' : tool}`);
+      throw new Error(`${tool} is needed: apt-get install -y ${tool}`);
     });
   }
   const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-'));
-  const reference = await startReferenceRegistry({ accessLog: true });
-  const targets: Target[] = [await startWharf(dir), { name: 'registry:2', url: reference.url, close: reference.close }];
+  scriptDir = dir;
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(wrkMethodScript('HEAD'), 'wrk.method = "HEAD"\n');
+  const targets: Target[] = [await startWharf(dir), await startRegistry2()];
   try {
-    const image = buildImage([await buildLayer([{ type: 'file', path: 'hello', content: 'hello' }])]);
+    const layer = await buildLayer([{ type: 'file', path: 'hello', content: 'hello' }]);
+    const image = buildImage([layer]);
     for (const t of targets) await pushImage(t.url, 'bench/img', 'v1', image);
 
     const file = join(dir, 'big.bin');
@@ -127,22 +206,34 @@ async function main(): Promise<void> {
     });
     const digest = `sha256:${hash.digest('hex')}`;
 
-    const results: Record<string, { rps: number; p99ms: number; up: number; down: number }> = {};
+    const results: Record<string, Figures> = {};
     for (const t of targets) {
-      const m = await manifestLoad(t.url);
-      const up = await upload(t.url, file, digest);
-      const down = await download(t.url, digest);
-      results[t.name] = { ...m, up, down };
+      const f = await measure(t, file, digest, sha256(layer.blob));
+      // Wharf restarts for its catalog rows: the peak is read first, for both.
+      f.peakRss = rssOf(t.pid).peak;
+      f.catalog2k = await catalogRows(t, 2_000, 0);
+      f.catalog100k = await catalogRows(t, 100_000, 2_000);
+      results[t.name] = f;
     }
     const w = results.wharf!;
     const r = results['registry:2']!;
-    const row = (label: string, a: string, b: string, ratio: string) => console.log(`${label.padEnd(28)}${a.padStart(14)}${b.padStart(14)}${ratio.padStart(12)}`);
+    const MiB = 1024 * 1024;
+    const row = (label: string, a: string, b: string, ratio: string) => console.log(`${label.padEnd(34)}${a.padStart(12)}${b.padStart(14)}${ratio.padStart(12)}`);
+    const faster = (wv: number, rv: number) => `${(wv / rv).toFixed(2)}x`;
+    const quicker = (wv: number, rv: number) => `${(rv / wv).toFixed(2)}x`;
     row('', 'wharf', 'registry:2', 'ratio');
-    row('manifest GET req/s', w.rps.toFixed(0), r.rps.toFixed(0), `${(w.rps / r.rps).toFixed(2)}x`);
-    row('manifest GET p99 ms', w.p99ms.toFixed(1), r.p99ms.toFixed(1), `${(r.p99ms / w.p99ms).toFixed(2)}x`);
-    row(`upload ${SIZE_MIB} MiB s`, w.up.toFixed(2), r.up.toFixed(2), `${(r.up / w.up).toFixed(2)}x`);
-    row(`download ${SIZE_MIB} MiB s`, w.down.toFixed(2), r.down.toFixed(2), `${(r.down / w.down).toFixed(2)}x`);
-    console.log('(ratio > 1: wharf is faster)');
+    row('manifest GET by tag req/s', w.manifestRps!.toFixed(0), r.manifestRps!.toFixed(0), faster(w.manifestRps!, r.manifestRps!));
+    row('manifest GET p99 ms (lower: ratio)', w.manifestP99!.toFixed(2), r.manifestP99!.toFixed(2), quicker(w.manifestP99!, r.manifestP99!));
+    row('manifest HEAD by tag req/s', w.manifestHeadRps!.toFixed(0), r.manifestHeadRps!.toFixed(0), faster(w.manifestHeadRps!, r.manifestHeadRps!));
+    row('tags list (one tag) req/s', w.tagsRps!.toFixed(0), r.tagsRps!.toFixed(0), faster(w.tagsRps!, r.tagsRps!));
+    row('blob HEAD req/s', w.blobHeadRps!.toFixed(0), r.blobHeadRps!.toFixed(0), faster(w.blobHeadRps!, r.blobHeadRps!));
+    row('_catalog?n=100, 2,000 repos req/s', w.catalog2k!.toFixed(0), r.catalog2k!.toFixed(0), faster(w.catalog2k!, r.catalog2k!));
+    row('_catalog?n=100, 100,000 repos req/s', w.catalog100k!.toFixed(0), r.catalog100k!.toFixed(0), faster(w.catalog100k!, r.catalog100k!));
+    row(`${SIZE_MIB} MiB monolithic upload s`, w.up!.toFixed(2), r.up!.toFixed(2), quicker(w.up!, r.up!));
+    row(`${SIZE_MIB} MiB blob GET s`, w.down!.toFixed(2), r.down!.toFixed(2), quicker(w.down!, r.down!));
+    row('idle RSS MiB', (w.idleRss! / MiB).toFixed(0), (r.idleRss! / MiB).toFixed(0), '');
+    row('peak RSS MiB (before the catalog rows)', (w.peakRss! / MiB).toFixed(0), (r.peakRss! / MiB).toFixed(0), '');
+    console.log(`(ratio > 1: wharf is better; wharf's catalog cost at 100,000 repos is ${(w.catalog100k! / w.catalog2k!).toFixed(2)}x its rate at 2,000)`);
   } finally {
     for (const t of targets) await t.close();
     await rm(dir, { recursive: true, force: true });

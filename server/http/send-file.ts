@@ -1,5 +1,75 @@
-/** placeholder: replaced below */
+/**
+ * Blob bodies by sendfile(2) on plain HTTP: the kernel moves the bytes from the page cache
+ * to the socket, no read into user space, as registry:2 does. Its own tiny addon
+ * (server/http/native/sendfile.cc -> build/Release/wharf_sendfile.node); server/ never
+ * loads runtime/'s. TLS, a missing addon, or a socket that is not a plain TCP one answer
+ * false, and the caller streams instead.
+ *
+ * The order that keeps the wire right: the headers go out through Node (the write's
+ * callback means libuv handed them to the kernel), nothing else is queued on the socket,
+ * then the addon writes the body on the socket's fd; only then does Node end the
+ * response (with Content-Length set, it writes nothing more) and keep-alive carries on.
+ */
+import { createRequire } from 'node:module';
 import type { ServerResponse } from 'node:http';
-export async function sendFileBody(_res: ServerResponse, _path: string, _start: number, _length: number): Promise<boolean> {
-  return false;
+import { dirname, join } from 'node:path';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+interface SendFileAddon {
+  sendFile(socketFd: number, path: string, offset: number, length: number, callback: (err: NodeJS.ErrnoException | null, sent: number) => void): void;
+}
+
+let addon: SendFileAddon | null | undefined;
+
+function loadAddon(): SendFileAddon | null {
+  if (addon !== undefined) return addon;
+  // dist/server/http/send-file.js -> <checkout>/build/Release/wharf_sendfile.node
+  const path = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'build', 'Release', 'wharf_sendfile.node');
+  try {
+    addon = createRequire(import.meta.url)(path) as SendFileAddon;
+  } catch {
+    addon = null;
+  }
+  return addon;
+}
+
+function socketFd(socket: Socket | null): number | undefined {
+  if (!socket || (socket as { encrypted?: boolean }).encrypted) return undefined;
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/**
+ * Send `length` bytes of the file at `path` from `start` as the response body. False when
+ * this response cannot take the fast path (nothing was written then); true once the body
+ * was sent, or the connection was cut because the client went away mid-body.
+ */
+export async function sendFileBody(res: ServerResponse, path: string, start: number, length: number): Promise<boolean> {
+  const native = loadAddon();
+  const socket = res.socket;
+  if (!native || socketFd(socket) === undefined) return false;
+  // The headers first, through Node; their callback comes once libuv wrote them.
+  await new Promise<void>((resolve, reject) => res.write('', (err) => (err ? reject(err) : resolve())));
+  const fd = socketFd(res.socket);
+  if (fd === undefined || res.socket!.writableLength > 0) {
+    // Not what we expect after the headers flushed; never interleave with Node's queue.
+    res.destroy();
+    return true;
+  }
+  const sock = res.socket!;
+  // No activity reaches libuv while the kernel sends: the idle timer must not fire meanwhile.
+  const timeout = sock.timeout ?? 0;
+  sock.setTimeout(0);
+  try {
+    await new Promise<void>((resolve, reject) => native.sendFile(fd, path, start, length, (err) => (err ? reject(err) : resolve())));
+  } catch {
+    // The client went away (EPIPE, ECONNRESET) or the file could not be read: the
+    // response cannot be completed, so the connection goes.
+    res.destroy();
+    return true;
+  }
+  if (timeout > 0) sock.setTimeout(timeout);
+  res.end();
+  return true;
 }

@@ -15,6 +15,10 @@ export interface TestRegistry {
   url: string;
   /** 127.0.0.1:<port>, as used in image references */
   host: string;
+  /** the registry's process, when it runs in its own (the reference registry) */
+  pid?: number;
+  /** its filesystem storage's root directory, when it has one of its own */
+  dataDir?: string;
   close(): Promise<void>;
 }
 
@@ -74,6 +78,8 @@ export async function startReferenceRegistry(options: { accessLog?: boolean } = 
   return {
     url,
     host: `127.0.0.1:${port}`,
+    pid: child.pid!,
+    dataDir: join(dir, 'data'),
     async close() {
       child.kill('SIGTERM');
       await exited;

@@ -16,6 +16,7 @@ import { createLogger, type Logger } from './http/logging.js';
 import { answerMalformedRequest } from './http/malformed-requests.js';
 import { CachingRegistry } from './proxy/cached-registry.js';
 import { Upstreams } from './proxy/upstream.js';
+import { Evictor } from './proxy/eviction.js';
 import { GcService } from './gc-service.js';
 import { Metrics } from './metrics.js';
 
@@ -25,6 +26,8 @@ export interface RunningRegistry {
   port: number;
   registry: Registry;
   gc: GcService;
+  /** the pull-through cache, when upstreams are configured */
+  cache?: CachingRegistry;
   /**
    * Graceful stop: accept nothing new, let in-flight requests finish for up to
    * http.shutdownTimeout (then cut them), close LevelDB (releasing the data dir's lock),
@@ -49,7 +52,12 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
   const baseUrl = config.http.host.replace(/\/$/, '');
   const auth = await setupAuth(config.auth, config.storage.root, baseUrl);
   const metrics = new Metrics({ blobs: registry.blobs, meta: registry.meta });
-  const cache = config.proxy.upstreams.length > 0 ? new CachingRegistry(registry, new Upstreams(config.proxy.upstreams, config.proxy.default), metrics) : undefined;
+  let cache: CachingRegistry | undefined;
+  if (config.proxy.upstreams.length > 0) {
+    const upstreams = new Upstreams(config.proxy.upstreams, config.proxy.default);
+    const evictor = config.proxy.maxBytes > 0 ? new Evictor(registry.blobs, registry.meta, registry.gcBarrier, upstreams, config.proxy.maxBytes) : undefined;
+    cache = new CachingRegistry(registry, upstreams, metrics, evictor);
+  }
   const gc = new GcService(registry, config.gc, logger, (run) => metrics.gcRun(run));
   const app = createApp({
     auth,
@@ -110,6 +118,7 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
     port: bound,
     registry,
     gc,
+    ...(cache ? { cache } : {}),
     close() {
       closing ??= (async () => {
         clearInterval(expiry);

@@ -10,6 +10,7 @@
  *   u\0<uuid>                          UploadSession         upload sessions
  *   a\0<touchedAt, 15 digits>\0<uuid>   ''                    sessions by last activity (expiry scans the old end)
  *   p\0<repo>\0<digest>                <ms since epoch>      when a manifest was last put (GC: untagged age, tag recency)
+ *   c\0<digest>                        <ms since epoch>      when the proxy cache last served it (LRU eviction)
  *
  * A blob link's value is `<size>:<linked at, ms>` (older stores: `<size>`); the time is a
  * new blob's lease against GC until a manifest references it.
@@ -243,6 +244,25 @@ export class LevelMetadataStore implements MetadataStore {
       const [, repo, tag] = key.split(SEP) as [string, RepositoryName, Tag];
       yield { repo, tag, digest: (JSON.parse(value) as ManifestDescriptor).digest };
     }
+  }
+
+  // ---- the proxy cache's access times (written in batches, not per request)
+
+  async putCacheAccess(entries: Iterable<[Digest, number]>): Promise<void> {
+    const ops: Op[] = [];
+    for (const [digest, at] of entries) ops.push({ type: 'put', key: `c${SEP}${digest}`, value: String(at) });
+    // Lost in a power cut, an access time only makes eviction a little less exact.
+    if (ops.length > 0) await this.db.batch(ops, { sync: false });
+  }
+
+  async *scanCacheAccess(): AsyncIterable<[Digest, number]> {
+    for await (const [key, value] of this.db.iterator({ gte: `c${SEP}`, lt: `c${END}` })) yield [key.slice(2) as Digest, Number(value)];
+  }
+
+  async deleteCacheAccess(digests: Iterable<Digest>): Promise<void> {
+    const ops: Op[] = [];
+    for (const d of digests) ops.push({ type: 'del', key: `c${SEP}${d}` });
+    if (ops.length > 0) await this.db.batch(ops, { sync: false });
   }
 
   async close(): Promise<void> {

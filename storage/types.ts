@@ -158,6 +158,11 @@ export interface MetadataStore {
   scanManifests(): AsyncIterable<ManifestLink>;
   scanTags(): AsyncIterable<TagLink>;
 
+  /** The proxy cache's state: when each cached blob or manifest was last served (LRU eviction). */
+  putCacheAccess(entries: Iterable<[Digest, number]>): Promise<void>;
+  scanCacheAccess(): AsyncIterable<[Digest, number]>;
+  deleteCacheAccess(digests: Iterable<Digest>): Promise<void>;
+
   close(): Promise<void>;
 }
 

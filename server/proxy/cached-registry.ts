@@ -37,6 +37,7 @@ import { RegistryError } from '../http/errors.js';
 import { BlobFill, BlobFills } from './blob-fill.js';
 import { warn } from './context.js';
 import { causeOf, isUpstreamFailure, Upstreams, type CachedName } from './upstream.js';
+import type { Evictor } from './eviction.js';
 
 /** What the cache needs underneath: the hosted service, and the stores it fills directly. */
 export interface CacheBackend extends RegistryService {
@@ -76,7 +77,11 @@ export class CachingRegistry implements RegistryService {
     private readonly inner: CacheBackend,
     readonly upstreams: Upstreams,
     private readonly observer: CacheObserver = {},
-  ) {}
+    /** LRU eviction under proxy.maxBytes; absent: no budget */
+    readonly evictor?: Evictor,
+  ) {
+    evictor?.start();
+  }
 
   /** Is this name hosted here (not cached)? For the default upstream of un-prefixed names. */
   async isHosted(repo: string): Promise<boolean> {
@@ -86,6 +91,7 @@ export class CachingRegistry implements RegistryService {
   async close(): Promise<void> {
     await this.upstreams.close();
     await this.fills.settle();
+    await this.evictor?.stop();
   }
 
   private refusePush(repo: RepositoryName): void {
@@ -125,6 +131,7 @@ export class CachingRegistry implements RegistryService {
     try {
       const local = await this.inner.statBlob(repo, digest);
       this.observer.hit?.(source.upstream.name, 'blob');
+      this.evictor?.touch(digest);
       return local;
     } catch (err) {
       if (!(err instanceof BlobUnknownError)) throw err;
@@ -165,6 +172,8 @@ export class CachingRegistry implements RegistryService {
         async (blob) => {
           await this.inner.meta.linkBlob(repo, blob);
           this.observer.stored?.(source.upstream.name, repo, blob);
+          this.evictor?.touch(blob.digest);
+          this.evictor?.stored();
         },
         (fn) => this.inner.gcBarrier.shared(fn),
       );
@@ -251,6 +260,7 @@ export class CachingRegistry implements RegistryService {
       const local = await this.inner.meta.getManifest(repo, ref.digest);
       if (local) {
         this.observer.hit?.(source.upstream.name, 'manifest');
+        this.evictor?.touch(local.digest);
         return local;
       }
       this.observer.miss?.(source.upstream.name, 'manifest');
@@ -265,6 +275,7 @@ export class CachingRegistry implements RegistryService {
     const checked = this.checkedAt.get(key);
     if (local && checked !== undefined && Date.now() - checked < source.upstream.revalidateMs) {
       this.observer.hit?.(source.upstream.name, 'manifest');
+      this.evictor?.touch(local.digest);
       return local;
     }
     let pending = this.revalidating.get(key);
@@ -283,6 +294,7 @@ export class CachingRegistry implements RegistryService {
       if (local && head.digest === local.digest) {
         this.checkedAt.set(key, Date.now());
         this.observer.hit?.(source.upstream.name, 'manifest');
+        this.evictor?.touch(local.digest);
         return local;
       }
       this.observer.miss?.(source.upstream.name, 'manifest');
@@ -293,6 +305,7 @@ export class CachingRegistry implements RegistryService {
     } catch (err) {
       if (local && isUpstreamFailure(err)) {
         this.failure(source, err);
+        this.evictor?.touch(local.digest);
         return local;
       }
       throw this.missError('MANIFEST_UNKNOWN', `manifest ${repo}:${tag}`, source, err);
@@ -312,6 +325,8 @@ export class CachingRegistry implements RegistryService {
       return put;
     });
     this.observer.stored?.(source.upstream.name, repo, blob);
+    this.evictor?.touch(descriptor.digest);
+    this.evictor?.stored();
     return descriptor;
   }
 

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildImage, pushImage } from './support/images.js';
@@ -142,6 +142,35 @@ describe('wharf container prune', () => {
       child.kill('SIGTERM');
       await closed(child);
     }
+  });
+
+  test("the node daemon's containers are never touched", async () => {
+    const id = 'd'.repeat(64);
+    const dir = layout.containerDir(id);
+    await mkdir(dir, { recursive: true });
+    await writeFile(layout.engineRecordPath(id), '{}');
+    const old = new Date(Date.now() - 3600_000);
+    await utimes(dir, old, old);
+    const pruned = await runWharf(['container', 'prune', '-f', '--root', root]);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.doesNotMatch(pruned.stdout.toString(), new RegExp(id));
+    assert.ok(existsSync(layout.engineRecordPath(id)));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a directory without any record is a leftover only once it is old (a start writes its record first)', async () => {
+    const fresh = 'e'.repeat(64);
+    const stale = 'f'.repeat(64);
+    await mkdir(layout.containerDir(fresh), { recursive: true });
+    await mkdir(layout.containerDir(stale), { recursive: true });
+    const old = new Date(Date.now() - 3600_000);
+    await utimes(layout.containerDir(stale), old, old);
+    const pruned = await runWharf(['container', 'prune', '-f', '--root', root]);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.match(pruned.stdout.toString(), new RegExp(`^${stale}$`, 'm'));
+    assert.ok(existsSync(layout.containerDir(fresh)));
+    assert.equal(existsSync(layout.containerDir(stale)), false);
+    await rm(layout.containerDir(fresh), { recursive: true, force: true });
   });
 
   test('--help', async () => {

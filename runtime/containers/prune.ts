@@ -7,9 +7,10 @@
  * process still in it and waits until it is empty), its init is killed if it still runs
  * outside the cgroup (a start killed before the helper was placed), its overlay is
  * unmounted and its directory removed, and its name claim released. A container whose
- * owner still runs is left alone: that `wharf run` cleans up after it.
+ * owner still runs is left alone: that `wharf run` cleans up after it. So is every
+ * container of the node daemon (a `record.json`): the daemon owns those (`wharf rm`).
  */
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { access, lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createCgroupDriver } from '../cgroups/detect.js';
 import type { NodeLayout } from '../layout.js';
@@ -65,6 +66,7 @@ export async function pruneContainers(layout: NodeLayout): Promise<PruneResult> 
   const driver = await createCgroupDriver();
   const cgroups = new Set(await driver.list());
   for (const id of ids) {
+    if (await access(layout.engineRecordPath(id)).then(() => true, () => false)) continue;
     const rec = await store.read(id);
     if (rec && (await isOwned(store, rec))) continue;
     if (!rec) {

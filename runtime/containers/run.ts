@@ -56,8 +56,6 @@ export interface RunRequest {
   /** Where the program's output is copied to, and (with -i) its input read from; the
    * container gets pipes, never these. Default: this process's stdin, stdout, stderr. */
   stdio?: Partial<CallerStdio>;
-  /** the host's files the container's /etc files start from (tests point elsewhere) */
-  hostEtc?: { resolvConf?: string; hosts?: string };
   /** messages of wharf itself (pull notices, warnings). Default: stderr. */
   log?: (line: string) => void;
   pull?: Pick<PullOptions, 'onProgress'>;
@@ -218,7 +216,7 @@ export async function runContainer(req: RunRequest): Promise<RunResult> {
     const hostname = flags.hostname ?? (flags.network === 'host' ? hostHostname(shortId) : shortId);
     const [user, etcBinds] = await Promise.all([
       resolveUser(rootfs, flags.user ?? (image.config.User || undefined), flags.groupAdd),
-      Promise.all([readHostFile(req.hostEtc?.resolvConf ?? '/etc/resolv.conf'), readHostFile(req.hostEtc?.hosts ?? '/etc/hosts')]).then(([hostResolvConf, hostHosts]) =>
+      Promise.all([readHostFile('/etc/resolv.conf'), readHostFile('/etc/hosts')]).then(([hostResolvConf, hostHosts]) =>
         writeEtcFiles(layout, id, { hostname, hostNetwork: flags.network === 'host', dns: flags.dns, addHosts: flags.addHosts, hostResolvConf, hostHosts }, flags.readOnly),
       ),
     ]);

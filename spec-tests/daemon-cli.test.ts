@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildImage, buildLayer, pushImage } from './support/images.js';
 import { startTestWharf, type TestWharf } from './support/wharf.js';
-import { ensureDockerd, requireCommand } from './support/peers.js';
+import { ensureDockerd, requireCommand, run } from './support/peers.js';
 
 const WHARF = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'wharf.js');
 const DOCKERD = 'unix:///var/run/docker.sock';
@@ -33,13 +33,14 @@ interface Ran {
   stderr: string;
 }
 
-function exec(command: string, args: string[], timeoutMs = 60_000): Promise<Ran> {
+function exec(command: string, args: string[], timeoutMs = 60_000, input?: string): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -398,8 +399,100 @@ describe('the same commands against dockerd and against the Wharf daemon', () =>
   });
 });
 
-describe('wharf verbs that need a container to step into (dockerd)', () => {
-  test('exec: same hostname as the container, its exit code, -e and -w; top lists the process; cp both ways', async () => {
+/** A command under a pty (script(1) from util-linux): what a user typing at a terminal sees. */
+function underPty(command: string, input: string, timeoutMs = 60_000): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    // Typed once the program had time to start reading.
+    setTimeout(() => child.stdin.write(input), 1500);
+  });
+}
+
+describe('credentials for the registry (X-Registry-Auth)', () => {
+  test('a registry behind htpasswd: the Wharf daemon pulls with the credentials the client sends, and not without', async () => {
+    await requireCommand('htpasswd', 'apache2-utils');
+    const root = join(scratch, 'auth-registry');
+    const open = await startTestWharf({ root });
+    const layer = await buildLayer([{ type: 'file', path: 'hello.txt', content: 'hello\n' }]);
+    await pushImage(open.url, `${PREFIX}/private`, '1', buildImage([layer], { Cmd: ['/hello'] }, 'docker'));
+    await open.close();
+    const htpasswd = join(scratch, 'htpasswd');
+    await run('htpasswd', ['-B', '-b', '-c', htpasswd, 'alice', 's3cret']);
+    const guarded = await startTestWharf({ root, env: { WHARF_AUTH_HTPASSWD_PATH: htpasswd } });
+    try {
+      const ref = `${guarded.hostPort}/${PREFIX}/private:1`;
+      const anonymous = await wharf(WHARFD, 'pull', ref);
+      assert.equal(anonymous.code, 1, anonymous.stdout);
+      assert.match(anonymous.stderr, /^Error response from daemon: pull access denied for /);
+      const wrong = await exec(process.execPath, [WHARF, '-H', WHARFD, 'pull', '-u', 'alice', '--password-stdin', ref], 60_000, 'nope\n');
+      assert.equal(wrong.code, 1, wrong.stdout);
+      const right = await exec(process.execPath, [WHARF, '-H', WHARFD, 'pull', '-u', 'alice', '--password-stdin', ref], 60_000, 's3cret\n');
+      assert.equal(right.code, 0, right.stderr);
+      assert.match(right.stdout, /^Status: Downloaded newer image for /m);
+      const garbage = await new Promise<number>((resolve, reject) => {
+        const req = http.request(
+          { socketPath: wharfSocket, method: 'POST', path: `/images/create?fromImage=${encodeURIComponent(`${guarded.hostPort}/${PREFIX}/private`)}&tag=1`, headers: { 'X-Registry-Auth': '%%%' } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(garbage, 400);
+      const rmi = await wharf(WHARFD, 'rmi', ref);
+      assert.equal(rmi.code, 0, rmi.stderr);
+    } finally {
+      await guarded.destroy();
+    }
+  });
+});
+
+describe('exec into a running container, through docker and wharf, on both daemons', () => {
+  for (const [target, hostOf] of [
+    ['dockerd', () => DOCKERD],
+    ['wharf daemon', () => WHARFD],
+  ] as const) {
+    test(`${target}: exec sees the container's hostname, returns its exit code, takes -e and -w; exec -it echoes through a pty`, async () => {
+      const host = hostOf();
+      const name = `${PREFIX}-exec-${target.replace(/ /g, '')}`;
+      const bg = await docker(host, 'run', '-d', '--name', name, '-h', 'dcli-host', image, 'sleep', '60');
+      assert.equal(bg.code, 0, bg.stderr);
+      try {
+        for (const [cliName, cli] of CLIS) {
+          const h = await cli(host, 'exec', name, 'hostname');
+          assert.equal(h.stdout, 'dcli-host\n', `${cliName}: ${h.stderr}`);
+          const code = await cli(host, 'exec', '-e', 'X=42', '-w', '/bin', name, 'sh', '-c', 'echo $X $PWD; echo e >&2; exit 9');
+          assert.equal(code.code, 9, `${cliName}: ${code.stderr}`);
+          assert.equal(code.stdout, '42 /bin\n');
+          assert.equal(code.stderr, 'e\n');
+          const cliPath = cliName === 'docker' ? 'docker' : `${process.execPath} ${WHARF}`;
+          const tty = await underPty(`${cliPath} -H ${host} exec -it ${name} sh -c 'read line; echo "got:$line"; exit 6'`, 'hello\r');
+          assert.equal(tty.code, 6, `${cliName} exec -it: ${JSON.stringify(tty)}`);
+          assert.match(tty.stdout, /hello/, `${cliName}: the pty echoes what was typed`);
+          // (\r\r\n under wharf: libuv's raw mode keeps the terminal's ONLCR, Go's clears OPOST; a terminal shows the same)
+          assert.match(tty.stdout, /got:hello\r*\n/, `${cliName}: ${JSON.stringify(tty.stdout)}`);
+        }
+      } finally {
+        await docker(host, 'rm', '-f', name);
+      }
+    });
+  }
+});
+
+describe('wharf verbs the Wharf daemon does not serve yet, against dockerd', () => {
+  test('exec, top, cp both ways', async () => {
     const name = `${PREFIX}-exec`;
     const bg = await wharf(DOCKERD, 'run', '-d', '--name', name, '-h', 'dcli-host', image, 'sleep', '60');
     assert.equal(bg.code, 0, bg.stderr);

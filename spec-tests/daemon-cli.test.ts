@@ -400,7 +400,7 @@ describe('the same commands against dockerd and against the Wharf daemon', () =>
 });
 
 /** A command under a pty (script(1) from util-linux): what a user typing at a terminal sees. */
-function underPty(command: string, input: string, timeoutMs = 60_000): Promise<Ran> {
+function underPty(command: string, input: string | Array<[number, string]>, timeoutMs = 60_000): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -413,8 +413,8 @@ function underPty(command: string, input: string, timeoutMs = 60_000): Promise<R
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
-    // Typed once the program had time to start reading.
-    setTimeout(() => child.stdin.write(input), 1500);
+    // Typed once the program had time to start reading (or at the given times).
+    for (const [at, text] of typeof input === 'string' ? ([[1500, input]] as Array<[number, string]>) : input) setTimeout(() => child.stdin.write(text), at);
   });
 }
 
@@ -486,6 +486,33 @@ describe('exec into a running container, through docker and wharf, on both daemo
         }
       } finally {
         await docker(host, 'rm', '-f', name);
+      }
+    });
+  }
+});
+
+describe('run -it: the user\'s terminal in raw mode, and the detach keys', () => {
+  for (const [target, hostOf] of [
+    ['dockerd', () => DOCKERD],
+    ['wharf daemon', () => WHARFD],
+  ] as const) {
+    test(`${target}: run -it echoes typed input through the container's pty; Ctrl-P Ctrl-Q detaches and leaves it running`, async () => {
+      const host = hostOf();
+      for (const [cliName] of CLIS) {
+        const name = `${PREFIX}-it-${cliName}-${target.replace(/ /g, '')}`;
+        const cliPath = cliName === 'docker' ? 'docker' : `${process.execPath} ${WHARF}`;
+        try {
+          const r = await underPty(`${cliPath} -H ${host} run -it --name ${name} ${image} sh -c 'read line; echo "got:$line"; exec sleep 60'`, [
+            [1500, 'typed\r'],
+            [3000, '\x10\x11'],
+          ]);
+          assert.equal(r.code, 0, `${cliName} on ${target}: ${JSON.stringify(r)}`);
+          assert.match(r.stdout, /got:typed\r*\n/, `${cliName} on ${target}: ${JSON.stringify(r.stdout)}`);
+          const ps = await docker(host, 'ps', '--format', '{{.Names}} {{.State}}', '-f', `name=${name}`);
+          assert.equal(ps.stdout, `${name} running\n`, `${cliName} on ${target}: detached, still running`);
+        } finally {
+          await docker(host, 'rm', '-f', name);
+        }
       }
     });
   }

@@ -248,7 +248,14 @@ export class ContainerManager {
     return this.withLock(c, async () => {
       checkStart(c.rec);
       c.rec.manuallyStopped = false;
-      await this.startLocked(c);
+      try {
+        await this.startLocked(c);
+      } catch (e) {
+        // dockerd: a container created with --rm that fails to start is removed, and
+        // its waiters (the CLI's wait condition=removed) answered.
+        if (c.rec.hostConfig.AutoRemove) await this.removeLocked(c).catch(() => undefined);
+        throw e;
+      }
     });
   }
 

@@ -148,6 +148,8 @@ export interface ImageConfigInput {
   Env?: string[];
   WorkingDir?: string;
   User?: string;
+  StopSignal?: string;
+  Labels?: Record<string, string>;
   architecture?: string;
   os?: string;
   variant?: string;

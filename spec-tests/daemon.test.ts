@@ -9,7 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { buildImage, buildLayer, pushImage } from './support/images.js';
 import { startTestWharf, type TestWharf } from './support/wharf.js';
@@ -253,6 +253,34 @@ describe('wharf daemon: the docker CLI runs containers', () => {
     const all = ticks(await ok(['logs', 'k1']));
     assert.deepEqual(all, all.map((_, i) => i), 'the log is continuous across the daemon crash');
     await ok(['rm', '-f', 'k1', 'k2', 'k3', 'quitter']);
+  });
+});
+
+describe('wharf daemon: its sockets', () => {
+  test('the unix socket is 0660; a plain tcp:// listener is refused with a message', async () => {
+    const st = statSync(daemon.socket);
+    assert.equal(st.mode & 0o777, 0o660);
+    assert.ok(st.isSocket());
+    const r = await runCommand(process.execPath, [WHARF_BIN, 'daemon', '--root', `${daemon.dir}/tcp-root`, '--exec-root', `${daemon.dir}/tcp-run`, '-H', 'tcp://127.0.0.1:0']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /refusing to listen on TCP without TLS client verification/);
+    assert.match(r.stderr, /--tlsverify/);
+    const again = await runCommand(process.execPath, [WHARF_BIN, 'daemon', '--root', `${daemon.dir}/root2`, '--exec-root', daemon.execRoot, '-H', `unix://${daemon.socket}`]);
+    assert.equal(again.code, 2, 'a second daemon on the same socket stops');
+    assert.match(again.stderr, /another daemon is listening on this socket/);
+    assert.equal((await daemon.api('GET', '/_ping')).body, 'OK');
+  });
+
+  test('top and stats --no-stream', async () => {
+    await ok(['run', '-d', '--name', 'watched', '--network', 'none', IMG, 'sleep', '1000']);
+    const top = await ok(['top', 'watched']);
+    assert.match(top, /^UID\s+PID\s+PPID/);
+    assert.match(top, /sleep 1000$/m);
+    const pid = await inspect('watched', '{{.State.Pid}}');
+    assert.match(top, new RegExp(`^\\S+\\s+${pid}\\s`, 'm'));
+    const stats = await ok(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', 'watched']);
+    assert.equal(stats.trim(), 'watched 1');
+    await ok(['rm', '-f', 'watched']);
   });
 });
 

@@ -9,14 +9,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { buildImage, buildLayer, pushImage } from './support/images.js';
 import { startTestWharf, type TestWharf } from './support/wharf.js';
 import { requireCommand, ensureDockerd } from './support/peers.js';
 import { runCommand, startTestDaemon, WHARF_BIN, type TestDaemon } from './support/daemon.js';
 
-const APPLETS = ['sh', 'echo', 'sleep', 'cat', 'hostname', 'true', 'false', 'tr', 'trap', 'id', 'ls', 'env'];
+const APPLETS = ['sh', 'echo', 'sleep', 'cat', 'hostname', 'true', 'false', 'tr', 'id', 'ls', 'env', 'ln', 'mkdir'];
 
 let registry: TestWharf;
 let daemon: TestDaemon;
@@ -281,6 +283,46 @@ describe('wharf daemon: its sockets', () => {
     const stats = await ok(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', 'watched']);
     assert.equal(stats.trim(), 'watched 1');
     await ok(['rm', '-f', 'watched']);
+  });
+});
+
+describe('wharf daemon: docker cp', () => {
+  test('both ways, running and stopped; a symlink in the container never leads outside it', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'wharf-cp-'));
+    try {
+      await ok(['run', '-d', '--name', 'cp1', '--network', 'none', IMG, 'sh', '-c', 'echo inside > /tmp/made-here; sleep 1000']);
+      await until('the file', async () => (await daemon.docker(['exec', 'cp1', 'cat', '/tmp/made-here'])).code === 0);
+      await ok(['cp', 'cp1:/tmp/made-here', join(work, 'out.txt')]);
+      assert.equal(readFileSync(join(work, 'out.txt'), 'utf8'), 'inside\n');
+      await writeFile(join(work, 'in.txt'), 'from the host\n');
+      await ok(['cp', join(work, 'in.txt'), 'cp1:/tmp/']);
+      assert.equal(await ok(['exec', 'cp1', 'cat', '/tmp/in.txt']), 'from the host\n');
+      await ok(['cp', 'cp1:/etc', join(work, 'etc')]);
+      assert.match(readFileSync(join(work, 'etc', 'passwd'), 'utf8'), /^root:/);
+      const missing = await daemon.docker(['cp', 'cp1:/no/such/file', work]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /Could not find the file \/no\/such\/file in container cp1/);
+
+      // A host directory, and a link in the container that names it through `..`.
+      const hostDir = join(work, 'host-target');
+      await mkdir(hostDir);
+      await ok(['exec', 'cp1', 'sh', '-c', `mkdir -p ${hostDir} && ln -s /../../../../../..${hostDir} /tmp/esc`]);
+      await ok(['cp', join(work, 'in.txt'), 'cp1:/tmp/esc/']);
+      assert.deepEqual(readdirSync(hostDir), [], 'nothing was written on the host');
+      assert.equal(await ok(['exec', 'cp1', 'cat', `${hostDir}/in.txt`]), 'from the host\n', 'it landed inside the container');
+      await ok(['exec', 'cp1', 'sh', '-c', 'ln -s /etc/passwd /tmp/pw-link']);
+      await ok(['cp', 'cp1:/tmp/pw-link', join(work, 'link')]);
+      assert.equal(readlinkSync(join(work, 'link')), '/etc/passwd', 'a symlink is copied as a symlink');
+
+      await ok(['stop', '-t', '0', 'cp1']);
+      await ok(['cp', join(work, 'in.txt'), 'cp1:/root/']);
+      await ok(['cp', 'cp1:/root/in.txt', join(work, 'back.txt')]);
+      assert.equal(readFileSync(join(work, 'back.txt'), 'utf8'), 'from the host\n');
+      assert.deepEqual(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(daemon.root)), [], 'the stopped rootfs was unmounted again');
+      await ok(['rm', 'cp1']);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });
 

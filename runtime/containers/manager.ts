@@ -616,6 +616,44 @@ export class ContainerManager {
     });
   }
 
+  /* ---------- the rootfs, for docker cp ---------- */
+
+  /**
+   * Runs `f` with the container's rootfs mounted and still: a running container is frozen
+   * for the duration (dockerd does the same for archive operations), a stopped one has its
+   * rootfs mounted for it and unmounted after.
+   */
+  withRootfs<T>(ref: string, f: (rootfs: string, containerId: string) => Promise<T>): Promise<T> {
+    const c = this.find(ref);
+    return this.withLock(c, async () => {
+      const rootfs = this.layout.rootfsDir(c.id);
+      const s = c.rec.state.Status;
+      if (s === 'running' && c.cgroup) {
+        await c.cgroup.freeze();
+        try {
+          return await f(rootfs, c.id);
+        } finally {
+          await c.cgroup.thaw().catch((e: Error) => this.log.error({ err: e, id: c.id }, 'thaw after archive failed'));
+        }
+      }
+      if (s === 'paused') return f(rootfs, c.id);
+      if (s === 'removing' || s === 'dead' || s === 'restarting') throw conflict(`container ${c.id} is ${s}`);
+      await unmountSnapshot(this.layout, c.id);
+      try {
+        await prepareSnapshot(this.layout, c.id, c.rec.layers);
+      } catch (e) {
+        await mkdir(this.layout.containerDir(c.id), { recursive: true, mode: 0o700 }).catch(() => undefined);
+        await this.save(c);
+        throw e;
+      }
+      try {
+        return await f(rootfs, c.id);
+      } finally {
+        await unmountSnapshot(this.layout, c.id).catch((e: Error) => this.log.warn({ err: e, id: c.id }, 'unmount after archive failed'));
+      }
+    });
+  }
+
   /* ---------- attach, resize ---------- */
 
   /** A shim attach stream for this container: now when it runs, else at its next start. */

@@ -1,6 +1,7 @@
 /**
  * The less central container routes: top (the host's `ps`, filtered to the container's
- * processes, as dockerd does) and stats (`stream=false`: one sample from its cgroup).
+ * processes, as dockerd does), stats (`stream=false`: one sample from its cgroup) and
+ * archive (docker cp: HEAD stats a path, GET tars it, PUT extracts a tar into a dir).
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import type { DaemonDeps } from './deps.js';
 import { badParameter, conflict, EngineError } from './errors.js';
 import { sendJson, type Router } from './router.js';
 import { boolParam } from './containers.js';
+import { archivePath, extractInto, statPath } from '../containers/archive.js';
 
 const execFileP = promisify(execFile);
 
@@ -23,6 +25,37 @@ async function systemCpuNs(): Promise<number> {
 
 export function registerContainerExtraRoutes(router: Router, deps: DaemonDeps, containers: ContainerManager): void {
   void deps;
+  const statHeader = (s: object) => Buffer.from(JSON.stringify(s)).toString('base64');
+  router.head('/containers/{id}/archive', async (call) => {
+    const path = call.query.get('path') ?? '';
+    const stat = await containers.withRootfs(call.params.id!, (rootfs) => statPath(rootfs, path, call.params.id!));
+    call.res!.writeHead(200, { 'X-Docker-Container-Path-Stat': statHeader(stat), 'Content-Type': 'application/x-tar' });
+    call.res!.end();
+  });
+  router.get('/containers/{id}/archive', async (call) => {
+    const path = call.query.get('path') ?? '';
+    await containers.withRootfs(call.params.id!, async (rootfs) => {
+      const stat = await statPath(rootfs, path, call.params.id!);
+      const tarball = await archivePath(rootfs, path, call.params.id!);
+      const res = call.res!;
+      res.writeHead(200, { 'X-Docker-Container-Path-Stat': statHeader(stat), 'Content-Type': 'application/x-tar' });
+      await new Promise<void>((resolve) => {
+        tarball.on('error', () => {
+          res.destroy();
+          resolve();
+        });
+        res.on('close', () => resolve());
+        tarball.pipe(res);
+      });
+    });
+  });
+  router.put('/containers/{id}/archive', async (call) => {
+    const path = call.query.get('path') ?? '';
+    if (!path) throw badParameter('path is required');
+    await containers.withRootfs(call.params.id!, (rootfs) => extractInto(rootfs, path, call.req, call.params.id!));
+    call.res!.writeHead(200);
+    call.res!.end();
+  });
   router.get('/containers/{id}/top', async (call) => {
     const c = containers.find(call.params.id!);
     if (c.rec.state.Status !== 'running' && c.rec.state.Status !== 'paused') throw conflict(`Container ${c.id} is not running`);

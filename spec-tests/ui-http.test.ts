@@ -270,3 +270,27 @@ describe('with deletes disabled, open access', () => {
     assert.equal((await fetch(`${wharf.url}/v2/open/app/manifests/v1`, { method: 'HEAD', headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).status, 200);
   });
 });
+
+describe('repository pages', () => {
+  let wharf: TestWharf;
+  before(async () => {
+    wharf = await startTestWharf();
+    for (let i = 0; i < 51; i++) await pushImage(wharf.url, `page/r${String(i).padStart(2, '0')}`, 'v1', image);
+    await pushImage(wharf.url, 'other/app', 'v1', image);
+  });
+  after(async () => wharf?.destroy());
+
+  test('50 repositories a page, a link to the next page, and the filter applies on every page', async () => {
+    const c = new Client(wharf.url);
+    const names = (text: string) => [...text.matchAll(/<tr class="repo"><td><a href="\/ui\/r\/([^"]+)\/">/g)].map((m) => m[1]);
+    const first = await c.get('/ui/?q=page');
+    assert.equal(names(first.text).length, 50);
+    assert.equal(names(first.text)[0], 'page/r00');
+    const next = /href="(\/ui\/\?q=page&amp;last=[^"]+)">Next page/.exec(first.text)?.[1];
+    assert.ok(next, 'a next-page link');
+    const second = await c.get(next.replace(/&amp;/g, '&'));
+    assert.deepEqual(names(second.text), ['page/r50']);
+    assert.doesNotMatch(second.text, /Next page/);
+    assert.deepEqual(names((await c.get('/ui/?q=other')).text), ['other/app']);
+  });
+});

@@ -5,26 +5,23 @@
  * /healthz, what later features mount) is an express app. Middlewares are mounted in one
  * visible order, each only where needed. When no express middleware applies to /v2 (no
  * CORS, no proxy cache), /v2 requests go straight to its router, skipping express's
- * per-request work, which was most of a manifest GET's cost in the profile. Tests build
- * the same listener over a temp dir.
+ * per-request work, which was most of a manifest GET's cost in the profile. The express
+ * app and what it mounts (cors, the UI, search, admin, the proxy's name rewriting) are
+ * loaded on the first request that needs them: a registry that only serves /v2,
+ * /healthz and /metrics never pays their memory (express alone is ~16 MiB of RSS).
+ * Tests build the same listener over a temp dir.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express from 'express';
 import type { RegistryService } from '../storage/types.js';
 import { parsePlatform, type Platform } from '../oci/manifest.js';
 import { openAccess } from './auth/authorizer.js';
 import type { AuthSetup } from './auth/setup.js';
-import { corsMiddleware } from './http/cors.js';
-import { errorHandler, renderError } from './http/error-handler.js';
+import { renderError } from './http/error-handler.js';
 import { RegistryError } from './http/errors.js';
 import { logRequest, type Logger } from './http/logging.js';
-import { uiRouter } from './ui/router.js';
 import type { SessionCodec } from './ui/session.js';
-import { searchRouter } from './v1/search.js';
 import { v2Router } from './v2/router.js';
 import type { CachingRegistry } from './proxy/cached-registry.js';
-import { cacheNamespaces } from './proxy/namespaces.js';
-import { adminRouter } from './admin.js';
 import type { GcService } from './gc-service.js';
 import type { Metrics } from './metrics.js';
 
@@ -77,6 +74,53 @@ export function createApp(options: AppOptions): RequestListener {
     logger,
   );
 
+  let expressApp: Promise<RequestListener> | undefined;
+  const viaExpress = (req: IncomingMessage, res: ServerResponse): void => {
+    expressApp ??= buildExpressApp(options, v2);
+    expressApp.then(
+      (app) => app(req, res),
+      (err: unknown) => renderError(logger, err, req, res),
+    );
+  };
+  const metrics = options.metrics;
+
+  const fastLane = !options.corsOrigins?.length && !options.cache;
+
+  return function wharf(req, res) {
+    if (metrics) metrics.track(req, res);
+    if (options.logRequests) logRequest(logger, req, res);
+    const refused = missingHost(req);
+    if (refused) return renderError(logger, refused, req, res);
+    const url = req.url ?? '';
+    if (fastLane && isV2(url)) {
+      // As express's mount does: the original URL kept, the router's URL relative to /v2.
+      (req as IncomingMessage & { originalUrl: string }).originalUrl = url;
+      req.url = url[3] === '/' ? url.slice(3) : `/${url.slice(3)}`;
+      v2(req, res);
+    } else if (url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.setHeader('Content-Type', 'application/json; charset=utf-8');
+      res.setHeader('Content-Length', 15);
+      res.end('{"status":"ok"}');
+    } else if (metrics && url === '/metrics' && req.method === 'GET') {
+      metrics.render().then(
+        ({ contentType, body }) => {
+          res.setHeader('Content-Type', contentType);
+          res.end(body);
+        },
+        (err: unknown) => renderError(logger, err, req, res),
+      );
+    } else {
+      viaExpress(req, res);
+    }
+  };
+}
+
+/** Everything but /v2's fast lane, /healthz and /metrics: loaded when first needed. */
+async function buildExpressApp(options: AppOptions, v2: RequestListener): Promise<RequestListener> {
+  const { logger } = options;
+  const { default: express } = await import('express');
+  const { errorHandler } = await import('./http/error-handler.js');
+  const { searchRouter } = await import('./v1/search.js');
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -95,15 +139,16 @@ export function createApp(options: AppOptions): RequestListener {
     });
   }
   if (options.auth?.tokenRouter) app.use('/auth', options.auth.tokenRouter);
-  if (options.gc) app.use('/admin', adminRouter(options.gc, options.auth));
+  if (options.gc) app.use('/admin', (await import('./admin.js')).adminRouter(options.gc, options.auth));
   if (options.corsOrigins?.length) {
-    const cors = corsMiddleware(options.corsOrigins);
+    const cors = (await import('./http/cors.js')).corsMiddleware(options.corsOrigins);
     app.use('/v2', cors);
     app.use('/v1', cors);
   }
   // The cache's names are rewritten before the router, so auth and routes see local names.
-  if (options.cache) app.use('/v2', cacheNamespaces(options.cache));
+  if (options.cache) app.use('/v2', (await import('./proxy/namespaces.js')).cacheNamespaces(options.cache));
   if (options.ui) {
+    const { uiRouter } = await import('./ui/router.js');
     app.get('/', (_req, res) => res.redirect(302, '/ui/'));
     app.use(
       '/ui',
@@ -131,21 +176,5 @@ export function createApp(options: AppOptions): RequestListener {
   app.use((req, _res, next) => next(new RegistryError('NOT_FOUND', `no registry endpoint at ${req.method} ${req.originalUrl.slice(0, 300)}`)));
   app.use(errorHandler(logger));
 
-  const fastLane = !options.corsOrigins?.length && !options.cache;
-
-  return function wharf(req, res) {
-    if (metrics) metrics.track(req, res);
-    if (options.logRequests) logRequest(logger, req, res);
-    const refused = missingHost(req);
-    if (refused) return renderError(logger, refused, req, res);
-    const url = req.url ?? '';
-    if (fastLane && isV2(url)) {
-      // As express's mount does: the original URL kept, the router's URL relative to /v2.
-      (req as IncomingMessage & { originalUrl: string }).originalUrl = url;
-      req.url = url[3] === '/' ? url.slice(3) : `/${url.slice(3)}`;
-      v2(req, res);
-    } else {
-      app(req, res);
-    }
-  };
+  return app;
 }

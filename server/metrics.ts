@@ -14,6 +14,7 @@ import { Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client
 import type { BlobInfo, MetadataStore, BlobStore } from '../storage/types.js';
 import type { CacheObserver } from './proxy/cached-registry.js';
 import type { GcRun } from './gc-service.js';
+import { bytesWrittenOn } from './http/send-file.js';
 
 /** The route of a /v2 URL, by its tail; the names are those of server/v2/urls.ts. */
 export function routeOf(url: string): string {
@@ -181,7 +182,7 @@ export class Metrics implements CacheObserver {
     t.wharfSocket = null;
     if (socket) {
       const read = socket.bytesRead;
-      const written = socket.bytesWritten;
+      const written = bytesWrittenOn(socket as unknown as Socket);
       this.bytesIn.inc(read - (socket.wharfRead ?? 0));
       this.bytesOut.inc(written - (socket.wharfWritten ?? 0));
       socket.wharfRead = read;

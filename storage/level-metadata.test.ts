@@ -161,6 +161,33 @@ describe('LevelMetadataStore', () => {
     assert.deepEqual(await meta.listIdleUploadSessions(10_000, 10), [ids[2], ids[0]]);
   });
 
+  it('tag lists and the catalog, answered again from memory, follow every write that changes them', async () => {
+    const r = repo('listing/a');
+    const m1 = manifest('one');
+    const m2 = manifest('two');
+    await meta.putManifest(r, m1, tag('1'));
+    assert.deepEqual(await meta.listTags(r, { n: 10 }), ['1']);
+    assert.deepEqual(await meta.listTags(r, { n: 10 }), ['1']);
+    await meta.putManifest(r, m2, tag('2'));
+    assert.deepEqual(await meta.listTags(r, { n: 10 }), ['1', '2']);
+    assert.deepEqual(await meta.listTags(r, { n: 1, last: '1' }), ['2']);
+    await meta.deleteTag(r, tag('1'));
+    assert.deepEqual(await meta.listTags(r, { n: 10 }), ['2']);
+    await meta.deleteManifest(r, m2.digest);
+    assert.deepEqual(await meta.listTags(r, { n: 10 }), []);
+    // A page asked for while a tag is written is never kept without it.
+    const [during] = await Promise.all([meta.listTags(r, { n: 10 }), meta.putManifest(r, m1, tag('3'))]);
+    assert.ok(during.length <= 1);
+    assert.deepEqual(await meta.listTags(r, { n: 10 }), ['3']);
+
+    const before = await meta.listRepositories({ n: 1000 });
+    assert.ok(before.includes('listing/a'));
+    await meta.linkBlob(repo('listing/b'), { digest: dg('b'), size: 1 });
+    assert.deepEqual(await meta.listRepositories({ n: 1000 }), [...before, 'listing/b'].sort());
+    await meta.putManifest(repo('listing/0'), manifest('zero'));
+    assert.ok((await meta.listRepositories({ n: 1000 })).includes('listing/0'));
+  });
+
   it('everything survives a close and reopen', async () => {
     const m = manifest('persist', { subject: dg('s') });
     await meta.putManifest(repo('p'), m, tag('v'));

@@ -19,11 +19,15 @@
  * keys are tiny and hot in LevelDB's block cache, and a synchronous lookup of a few
  * microseconds costs far less than a round trip through the libuv thread pool.
  *
+ * Pages of tag lists and of the catalog are kept in a ListingCache (storage/listing-cache.ts)
+ * and dropped by the writes that change them, all of which pass through this class.
+ *
  * NUL cannot occur in names, tags or digests, so `<prefix>\0` .. `<prefix>\x01` bounds
  * exactly one repository's keys. Writes that belong together go in one batch.
  */
 import { Level } from 'level';
 import { StorageError } from './errors.js';
+import { ListingCache } from './listing-cache.js';
 import type { Digest, RepositoryName, Tag } from '../oci/names.js';
 import type {
   BlobInfo,
@@ -65,8 +69,33 @@ const activityKey = (touchedAt: number, id: string): string => `a${SEP}${String(
 const LAZY = { sync: false } as const;
 const pushedKey = (repo: string, digest: string): string => `p${SEP}${repo}${SEP}${digest}`;
 
+/** Page keys: tags `<repo>\0<n>\0<last>`, catalog `\0<n>\0<last>` (no name is empty). */
+const pageKey = (scope: string, page: Page): string => `${scope}${SEP}${page.n}${SEP}${page.last ?? ''}`;
+
 export class LevelMetadataStore implements MetadataStore {
+  private readonly tagPages = new ListingCache(512);
+  private readonly catalogPages = new ListingCache(64);
+  /** Bumped after each tag change / new repository: a scan that overlapped one is not cached. */
+  private tagChanges = 0;
+  private repositoryChanges = 0;
+
   private constructor(private readonly db: Level<string, string>) {}
+
+  /** A write that may add `repo` to the catalog: drop the catalog's pages if it is new. */
+  private noteRepository(repo: RepositoryName): () => void {
+    const isNew = this.db.getSync(repoKey(repo)) === undefined;
+    return () => {
+      if (!isNew) return;
+      this.repositoryChanges++;
+      this.catalogPages.clear();
+    };
+  }
+
+  /** After a write to `repo`'s tags. */
+  private tagsChanged(repo: RepositoryName): void {
+    this.tagChanges++;
+    this.tagPages.dropPrefix(repo + SEP);
+  }
 
   static async open(dir: string): Promise<LevelMetadataStore> {
     const db = new Level<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
@@ -83,6 +112,7 @@ export class LevelMetadataStore implements MetadataStore {
   }
 
   async linkBlob(repo: RepositoryName, blob: BlobInfo): Promise<void> {
+    const listed = this.noteRepository(repo);
     await this.db.batch(
       [
         { type: 'put', key: blobKey(repo, blob.digest), value: `${blob.size}:${Date.now()}` },
@@ -90,6 +120,7 @@ export class LevelMetadataStore implements MetadataStore {
       ],
       DURABLE,
     );
+    listed();
   }
 
   async getLinkedBlob(repo: RepositoryName, digest: Digest): Promise<BlobInfo | undefined> {
@@ -115,7 +146,13 @@ export class LevelMetadataStore implements MetadataStore {
     if (desc.subject !== undefined) {
       ops.push({ type: 'put', key: referrerPrefix(repo, desc.subject) + desc.digest, value: JSON.stringify(toReferrer(desc)) });
     }
-    await this.db.batch(ops, DURABLE);
+    const listed = this.noteRepository(repo);
+    try {
+      await this.db.batch(ops, DURABLE);
+    } finally {
+      if (tag !== undefined) this.tagsChanged(repo);
+      listed();
+    }
   }
 
   async getManifest(repo: RepositoryName, digest: Digest): Promise<ManifestDescriptor | undefined> {
@@ -138,31 +175,52 @@ export class LevelMetadataStore implements MetadataStore {
       if ((JSON.parse(value) as ManifestDescriptor).digest === digest) ops.push({ type: 'del', key });
     }
     if (desc.subject !== undefined) ops.push({ type: 'del', key: referrerPrefix(repo, desc.subject) + digest });
-    await this.db.batch(ops, DURABLE);
+    try {
+      await this.db.batch(ops, DURABLE);
+    } finally {
+      this.tagsChanged(repo);
+    }
     return true;
   }
 
   async deleteTag(repo: RepositoryName, tag: Tag): Promise<boolean> {
     const key = tagPrefix(repo) + tag;
     if ((await this.db.get(key)) === undefined) return false;
-    await this.db.del(key, DURABLE);
+    try {
+      await this.db.del(key, DURABLE);
+    } finally {
+      this.tagsChanged(repo);
+    }
     return true;
   }
 
   async listTags(repo: RepositoryName, page: Page): Promise<string[]> {
+    const cacheKey = pageKey(repo, page);
+    const cached = this.tagPages.get(cacheKey);
+    if (cached) return cached;
+    // A tag written while the scan ran may be missing from it: such a page is not kept.
+    const changes = this.tagChanges;
     const prefix = tagPrefix(repo);
     const keys = await this.db
       .keys({ [page.last === undefined ? 'gte' : 'gt']: prefix + (page.last ?? ''), lt: `t${SEP}${repo}${END}`, limit: page.n })
       .all();
-    return keys.map((k) => k.slice(prefix.length));
+    const tags = keys.map((k) => k.slice(prefix.length));
+    if (changes === this.tagChanges) this.tagPages.set(cacheKey, tags);
+    return tags;
   }
 
   async listRepositories(page: Page): Promise<string[]> {
+    const cacheKey = pageKey('', page);
+    const cached = this.catalogPages.get(cacheKey);
+    if (cached) return cached;
+    const changes = this.repositoryChanges;
     const prefix = repoKey('');
     const keys = await this.db
       .keys({ [page.last === undefined ? 'gte' : 'gt']: prefix + (page.last ?? ''), lt: `r${END}`, limit: page.n })
       .all();
-    return keys.map((k) => k.slice(prefix.length));
+    const names = keys.map((k) => k.slice(prefix.length));
+    if (changes === this.repositoryChanges) this.catalogPages.set(cacheKey, names);
+    return names;
   }
 
   async repositoryExists(repo: RepositoryName): Promise<boolean> {

@@ -183,8 +183,8 @@ export class Registry implements RegistryService {
   }
 
   /** The blob's local file, when the blob store has one (for sendfile); undefined otherwise. */
-  blobFile(digest: Digest): string | undefined {
-    return this.blobs.localPath?.(digest);
+  blobFile(info: BlobInfo): string | undefined {
+    return this.blobs.localPath?.(info.digest);
   }
 
   /**

@@ -197,7 +197,7 @@ export interface RegistryService {
   statBlob(repo: RepositoryName, digest: Digest): Promise<BlobInfo>;
   readBlob(info: BlobInfo, range?: ByteRange): Promise<Readable>;
   /** The blob's local file when it has one and may be sent as is (sendfile); undefined otherwise. */
-  blobFile?(digest: Digest): string | undefined;
+  blobFile?(info: BlobInfo): string | undefined;
   deleteBlob(repo: RepositoryName, digest: Digest): Promise<void>;
   mountBlob(repo: RepositoryName, digest: Digest, from?: RepositoryName): Promise<BlobInfo | undefined>;
 

@@ -8,7 +8,6 @@ import { loadOrCreateSigningKey } from '../../storage/signing-key.js';
 import { AccessPolicy } from './access-policy.js';
 import { BasicAuthorizer, BearerAuthorizer, openAccess, type Authorizer } from './authorizer.js';
 import { HtpasswdUsers } from './basic-credentials.js';
-import { tokenRouter } from './token-server.js';
 import { TokenSigner, TokenVerifier } from './tokens.js';
 
 export interface AuthSetup {
@@ -46,7 +45,8 @@ export async function setupAuth(config: AuthConfig, dataRoot: string, baseUrl: s
       : (req: IncomingMessage) => `${(req.socket as TLSSocket).encrypted ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}/auth/token`;
   return {
     authorizer: new BearerAuthorizer(TokenVerifier.forSigningKey(key, t.issuer, t.service), policy, realm, t.service),
-    tokenRouter: tokenRouter({
+    // Only token mode loads the token endpoint (and express with it).
+    tokenRouter: (await import('./token-server.js')).tokenRouter({
       signer,
       key,
       ...(users ? { users } : {}),

@@ -57,10 +57,30 @@ test('the whole file and ranges arrive exact, one after another on one keep-aliv
     assert.ok((await fetchBody(`/0/${bytes.length}`, agent)).equals(bytes));
     assert.ok((await fetchBody('/1000/5000', agent)).equals(bytes.subarray(1000, 6000)));
     assert.ok((await fetchBody(`/${bytes.length - 7}/7`, agent)).equals(bytes.subarray(bytes.length - 7)));
+    // sendFileBody resolves after closing its file, a moment after the client has the body.
+    for (let i = 0; i < 100 && used.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(used.splice(0), [true, true, true], 'the addon was built and took every response');
   } finally {
     agent.destroy();
   }
+});
+
+test('a file that is not there: nothing is sent, the caller streams (or answers) instead', async () => {
+  const res = await new Promise<number>((resolve, reject) => {
+    const probe = createServer((_req, out) => {
+      void sendFileBody(out, join(dir, 'missing'), 0, 10).then((sent) => {
+        out.statusCode = sent ? 500 : 404;
+        out.end();
+      });
+    });
+    probe.listen(0, '127.0.0.1', () => {
+      get({ host: '127.0.0.1', port: (probe.address() as AddressInfo).port, path: '/', agent: false }, (r) => {
+        r.resume();
+        r.on('end', () => probe.close(() => resolve(r.statusCode ?? 0)));
+      }).on('error', reject);
+    });
+  });
+  assert.equal(res, 404);
 });
 
 test('a client that goes away mid-body: the connection closes, the server serves the next one', async () => {

@@ -10,6 +10,7 @@
  * then the addon writes the body on the socket's fd; only then does Node end the
  * response (with Content-Length set, it writes nothing more) and keep-alive carries on.
  */
+import { open, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -17,10 +18,18 @@ import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 interface SendFileAddon {
-  sendFile(socketFd: number, path: string, offset: number, length: number, callback: (err: NodeJS.ErrnoException | null, sent: number) => void): void;
+  sendFile(socketFd: number, fileFd: number, offset: number, length: number, callback: (err: NodeJS.ErrnoException | null, sent: number) => void): void;
 }
 
 let addon: SendFileAddon | null | undefined;
+
+/** Bytes each socket carried by sendfile, which Node's socket.bytesWritten cannot see. */
+const sentBySendfile = new WeakMap<Socket, number>();
+
+/** Bytes written on `socket` so far, sendfile's included (for the metrics). */
+export function bytesWrittenOn(socket: Socket): number {
+  return socket.bytesWritten + (sentBySendfile.get(socket) ?? 0);
+}
 
 function loadAddon(): SendFileAddon | null {
   if (addon !== undefined) return addon;
@@ -49,6 +58,21 @@ export async function sendFileBody(res: ServerResponse, path: string, start: num
   const native = loadAddon();
   const socket = res.socket;
   if (!native || socketFd(socket) === undefined) return false;
+  // Opened before anything is sent: a blob that is not there (yet) takes the streaming path.
+  let file: FileHandle;
+  try {
+    file = await open(path, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    return await sendOpenFile(native, res, file, start, length);
+  } finally {
+    await file.close();
+  }
+}
+
+async function sendOpenFile(native: SendFileAddon, res: ServerResponse, file: FileHandle, start: number, length: number): Promise<true> {
   // The headers first, through Node; their callback comes once libuv wrote them.
   await new Promise<void>((resolve, reject) => res.write('', (err) => (err ? reject(err) : resolve())));
   const fd = socketFd(res.socket);
@@ -62,9 +86,15 @@ export async function sendFileBody(res: ServerResponse, path: string, start: num
   const timeout = sock.timeout ?? 0;
   sock.setTimeout(0);
   try {
-    await new Promise<void>((resolve, reject) => native.sendFile(fd, path, start, length, (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      native.sendFile(fd, file.fd, start, length, (err, sent) => {
+        sentBySendfile.set(sock, (sentBySendfile.get(sock) ?? 0) + sent);
+        if (err) reject(err);
+        else resolve();
+      }),
+    );
   } catch {
-    // The client went away (EPIPE, ECONNRESET) or the file could not be read: the
+    // The client went away (EPIPE, ECONNRESET) or the file was short: the
     // response cannot be completed, so the connection goes.
     res.destroy();
     return true;

@@ -195,8 +195,9 @@ export class CachingRegistry implements RegistryService {
    * no fill has started for has no file either: the sendfile path finds none and falls
    * back to readBlob, which starts the fill.
    */
-  blobFile(digest: Digest): string | undefined {
-    return this.fills.get(digest) ? undefined : this.inner.blobFile?.(digest);
+  blobFile(info: BlobInfo): string | undefined {
+    // A blob still upstream (or being filled) has no complete local file to send.
+    return info instanceof RemoteBlob || this.fills.get(info.digest) ? undefined : this.inner.blobFile?.(info);
   }
 
   async deleteBlob(repo: RepositoryName, digest: Digest): Promise<void> {

@@ -31,7 +31,7 @@ export function blobRoutes({ registry, deleteEnabled }: RouteDeps): Handlers<'bl
     const length = range ? range.end - range.start + 1 : info.size;
     res.setHeader('Content-Length', length);
     if (!withBody || length === 0) return void res.end();
-    const file = registry.blobFile?.(info.digest);
+    const file = registry.blobFile?.(info);
     if (file !== undefined && (await sendFileBody(res, file, range?.start ?? 0, length))) return;
     const body = await registry.readBlob(info, range);
     // A client that goes away mid-download rejects the pipeline; nothing to report to it.

@@ -1,10 +1,10 @@
 // wharf_sendfile: sendfile(2) from a blob file to a plain-HTTP socket, for blob GETs.
 //
 // One function:
-//   sendFile(socketFd: number, path: string, offset: number, length: number,
+//   sendFile(socketFd: number, fileFd: number, offset: number, length: number,
 //            callback: (err: Error | null, sent: number) => void): void
-// On a libuv thread-pool thread it opens `path` read-only, then sendfile(2)s `length`
-// bytes from `offset` to `socketFd`. The socket fd is dup'ed before the call returns, so
+// On a libuv thread-pool thread it sendfile(2)s `length` bytes of the open file `fileFd`
+// from `offset` to `socketFd` (the caller keeps the file open until the callback). The socket fd is dup'ed before the call returns, so
 // libuv closing its own fd meanwhile (a client gone) can never let the bytes reach
 // another file that reused the number. The socket stays non-blocking (libuv owns it): on
 // EAGAIN the thread waits in poll(2) for POLLOUT, at most 60 s per wait. The callback
@@ -25,15 +25,11 @@ namespace {
 
 class SendFileWorker : public Napi::AsyncWorker {
  public:
-  SendFileWorker(Napi::Function cb, int socket_fd, std::string path, int64_t offset, int64_t length)
-      : Napi::AsyncWorker(cb), socket_fd_(socket_fd), path_(std::move(path)), offset_(offset), length_(length) {}
+  SendFileWorker(Napi::Function cb, int socket_fd, int file_fd, int64_t offset, int64_t length)
+      : Napi::AsyncWorker(cb), socket_fd_(socket_fd), file_fd_(file_fd), offset_(offset), length_(length) {}
 
   void Execute() override {
-    int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      errno_ = errno;
-      return;
-    }
+    int fd = file_fd_;
     off_t off = static_cast<off_t>(offset_);
     int64_t left = length_;
     while (left > 0) {
@@ -69,7 +65,6 @@ class SendFileWorker : public Napi::AsyncWorker {
       errno_ = errno;
       break;
     }
-    close(fd);
   }
 
   ~SendFileWorker() override { close(socket_fd_); }
@@ -89,7 +84,7 @@ class SendFileWorker : public Napi::AsyncWorker {
 
  private:
   int socket_fd_;
-  std::string path_;
+  int file_fd_;
   int64_t offset_;
   int64_t length_;
   int64_t sent_ = 0;
@@ -98,14 +93,14 @@ class SendFileWorker : public Napi::AsyncWorker {
 
 Napi::Value SendFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsNumber() ||
+  if (info.Length() != 5 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() ||
       !info[4].IsFunction()) {
-    throw Napi::TypeError::New(env, "sendFile(socketFd, path, offset, length, callback)");
+    throw Napi::TypeError::New(env, "sendFile(socketFd, fileFd, offset, length, callback)");
   }
   int socket_fd = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 0);
   if (socket_fd < 0) throw Napi::Error::New(env, std::string("sendfile: dup: ") + strerror(errno));
   auto* worker = new SendFileWorker(info[4].As<Napi::Function>(), socket_fd,
-                                    info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Number>().Int64Value(),
+                                    info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().Int64Value(),
                                     info[3].As<Napi::Number>().Int64Value());
   worker->Queue();
   return env.Undefined();

@@ -17,7 +17,7 @@
     },
     {
       "target_name": "wharf_native",
-      "sources": ["runtime/native/wharf_native.cc"],
+      "sources": ["runtime/native/wharf_native.cc", "runtime/native/devices_bpf.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
@@ -34,7 +34,8 @@
         "runtime/native/init/rootfs.c",
         "runtime/native/init/in-root.c",
         "runtime/native/init/init-loop.c",
-        "runtime/native/init/console.c"
+        "runtime/native/init/console.c",
+        "runtime/native/init/devices.c"
       ],
       "cflags": ["-O2", "-Wall", "-Wextra"],
       "ldflags": ["-static"],

@@ -5,6 +5,7 @@
  * it uses; nothing else in Wharf builds a cgroup path.
  */
 import { access, readFile, rmdir } from 'node:fs/promises';
+import type { DeviceRule } from '../security/devices.js';
 
 /** Resource limits, in Docker's terms. Unset fields mean "no limit". */
 export interface CgroupLimits {
@@ -24,6 +25,9 @@ export interface CgroupLimits {
   cpusetMems?: string;
   /** --pids-limit; 0 or -1: unlimited. */
   pidsLimit?: number;
+  /** The devices cgroup, in order (runtime/security/devices.ts: Docker's defaults, --device,
+   * --privileged). Unset: every device, as a fresh cgroup. */
+  devices?: readonly DeviceRule[];
 }
 
 export interface CgroupStats {
@@ -114,6 +118,16 @@ export function checkLimits(limits: CgroupLimits = {}): CgroupLimits {
     if (v !== undefined && (typeof v !== 'string' || !CPU_LIST.test(v))) throw new CgroupError(`${k} must be a list like 0-2,4`);
   }
   if (l.pidsLimit !== undefined) int('pidsLimit', l.pidsLimit, -1);
+  if (l.devices !== undefined) {
+    if (!Array.isArray(l.devices)) throw new CgroupError('devices must be an array of rules');
+    l.devices.forEach((r: DeviceRule, i) => {
+      const num = (n: unknown) => n === '*' || (typeof n === 'number' && Number.isInteger(n) && n >= 0 && n < 2 ** 31);
+      if (typeof r !== 'object' || r === null || typeof r.allow !== 'boolean' || !['a', 'b', 'c'].includes(r.type) || !num(r.major) || !num(r.minor)) {
+        throw new CgroupError(`devices[${i}] is not a device rule`);
+      }
+      if (typeof r.access !== 'string' || !/^(?!.*(.).*\1)[rwm]{1,3}$/.test(r.access)) throw new CgroupError(`devices[${i}].access must be a subset of rwm`);
+    });
+  }
   return l;
 }
 

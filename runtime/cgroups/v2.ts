@@ -5,6 +5,8 @@
  */
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { attachDeviceProgram } from '../native/devices.js';
+import { deviceFilterProgram } from './device-filter.js';
 import {
   type Cgroup,
   type CgroupDriver,
@@ -79,6 +81,13 @@ class V2Cgroup implements Cgroup {
       await this.write('cpu.max', `${Math.round(l.cpus * period)} ${period}`);
     }
     if (l.pidsLimit !== undefined) await this.write('pids.max', l.pidsLimit > 0 ? String(l.pidsLimit) : 'max');
+    if (l.devices !== undefined) {
+      try {
+        attachDeviceProgram(this.dir, deviceFilterProgram(l.devices));
+      } catch (e) {
+        throw new CgroupError(`cannot attach the device program to ${this.dir}: ${(e as Error).message}`, { cause: e });
+      }
+    }
   }
 
   async addProcess(pid: number): Promise<void> {

@@ -14,6 +14,7 @@ import { posix } from 'node:path';
 import type { CgroupLimits } from '../cgroups/driver.js';
 import type { ContainerConfig } from '../../oci/image.js';
 import { parseAddHost, type DnsFlags, type ExtraHost } from './etc-files.js';
+import { parseSecurityFlags, SecurityOptionsError, type RawSecurityFlags, type SecurityPlan } from './security-options.js';
 
 /** A user error in the flags or the image: `wharf run` exits 125 with the message. */
 export class RunOptionsError extends Error {
@@ -23,7 +24,7 @@ export class RunOptionsError extends Error {
 export type NetworkMode = 'none' | 'host';
 
 /** What the commander action hands over: raw strings, as typed by the user. */
-export interface RawRunFlags {
+export interface RawRunFlags extends RawSecurityFlags {
   rm?: boolean;
   name?: string;
   env?: string[];
@@ -71,6 +72,8 @@ export interface RunFlags {
   addHosts: ExtraHost[];
   /** --init: a tiny init as PID 1 forwards signals to the program and reaps zombies. */
   init: boolean;
+  /** --cap-add/--cap-drop, --privileged, --security-opt, --device (security-options.ts). Unset: Docker's defaults. */
+  security?: SecurityPlan;
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -236,6 +239,12 @@ export async function parseRunFlags(raw: RawRunFlags, hostEnv: Record<string, st
       throw new RunOptionsError('--network bridge is not supported yet on this node: use --network none or --network host');
     default:
       throw new RunOptionsError(`unknown network "${raw.network}": use none or host`);
+  }
+  try {
+    flags.security = parseSecurityFlags(raw);
+  } catch (e) {
+    if (e instanceof SecurityOptionsError) throw new RunOptionsError(e.message, { cause: e });
+    throw e;
   }
   return flags;
 }

@@ -32,6 +32,7 @@ import { resolveUser } from './user.js';
 import { readHostFile, writeEtcFiles } from './etc-files.js';
 import { StdioRelay, type CallerStdio } from './stdio-relay.js';
 import { prepareSnapshot, removeSnapshot, unmountSnapshot } from '../layers/snapshots.js';
+import { defaultSecurityPlan, devicePlan } from './security-options.js';
 
 export class RunError extends Error {
   override name = 'RunError';
@@ -133,6 +134,10 @@ export async function runContainer(req: RunRequest): Promise<RunResult> {
   ]);
   // Validate what needs no rootfs before anything is created.
   const argv = commandLine(image.config, flags.entrypoint, req.args);
+  const security = flags.security ?? defaultSecurityPlan();
+  const devices = await devicePlan(security).catch((e: Error) => {
+    throw new RunError(e.message, 125);
+  });
 
   const id = containers.newId();
   const shortId = id.slice(0, 12);
@@ -187,7 +192,7 @@ export async function runContainer(req: RunRequest): Promise<RunResult> {
     await containers.write(record);
     const layers = image.layers.map((l) => l.diffId);
     const [cgroup] = await Promise.allSettled([
-      driver.create(id, flags.limits),
+      driver.create(id, { ...flags.limits, devices: devices.rules }),
       prepareSnapshot(layout, id, layers).then(() => {
         mounted = true;
       }),
@@ -236,7 +241,12 @@ export async function runContainer(req: RunRequest): Promise<RunResult> {
       namespaces: { net: flags.network !== 'host' },
       readOnlyRootfs: flags.readOnly,
       // Docker's default: setuid binaries keep working unless --security-opt no-new-privileges.
-      noNewPrivileges: false,
+      noNewPrivileges: security.noNewPrivileges,
+      capabilities: security.capabilities,
+      seccomp: security.seccomp,
+      devices: devices.nodes,
+      // --privileged: nothing masked or read-only, /sys writable (as Docker).
+      ...(security.privileged ? { writableSys: true, maskedPaths: [], readonlyPaths: [] } : {}),
       stdio: relay.fds,
       binds: etcBinds,
       // In the foreground the container never outlives `wharf run` (even SIGKILLed).

@@ -49,6 +49,9 @@ export interface WharfNativeBinding {
   lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
   lgetxattr(path: string, name: string): Buffer;
   mountFlags: RawMountFlags;
+  /** cgroup v2 devices (devices_bpf.cc): loads `insns` (struct bpf_insn[]) as a
+   * BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup directory. */
+  attachDeviceProgram(cgroupDir: string, insns: Buffer): void;
   umountFlags: { force: number; detach: number; expire: number; nofollow: number };
 }
 

@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import type { RawExit, RawStepError, WharfNativeBinding } from './binding.js';
 import { compileSeccompCached, dockerDefaultProfile, type CompiledSeccomp } from '../security/seccomp.js';
 import { seccompProgram } from './seccomp.js';
+import type { DeviceNode } from '../security/devices.js';
 
 /** Docker's default capability set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID
  * SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP. */
@@ -137,6 +138,11 @@ export interface SpawnOptions extends ProcessOptions {
   cgroupfs?: CgroupFs;
   /** `--init`: the helper stays PID 1, forwards signals to the program and reaps zombies. */
   init?: boolean;
+  /** Device nodes created in the container after pivot_root (--device, --privileged's host
+   * devices; runtime/security/devices.ts). Whether they open is the devices cgroup's call. */
+  devices?: readonly DeviceNode[];
+  /** /sys read-write (--privileged). Default read-only. */
+  writableSys?: boolean;
 }
 
 export type ExecOptions = ProcessOptions;
@@ -239,6 +245,17 @@ function id(what: string, n: unknown): number {
 }
 
 const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/;
+
+/** The helper's "device" entry (init/devices.c): "c 10 200 666 0 0 /dev/net/tun". */
+function deviceEntry(i: number, d: DeviceNode): string {
+  const what = `devices[${i}]`;
+  if (typeof d !== 'object' || d === null || (d.type !== 'c' && d.type !== 'b')) throw new InvalidSpecError(`${what}.type must be c or b`);
+  const path = absolute(`${what}.path`, d.path);
+  if (path.split('/').some((c) => c === '..' || c === '.') || path === '/' || path.endsWith('/')) throw new InvalidSpecError(`${what}.path must be a normalised file path: ${path}`);
+  for (const k of ['major', 'minor'] as const) if (!Number.isInteger(d[k]) || d[k] < 0 || d[k] > 0xfffff) throw new InvalidSpecError(`${what}.${k} must be a device number`);
+  if (!Number.isInteger(d.mode) || d.mode < 0 || d.mode > 0o7777) throw new InvalidSpecError(`${what}.mode must be permission bits`);
+  return `${d.type} ${d.major} ${d.minor} ${d.mode.toString(8)} ${id(`${what}.uid`, d.uid)} ${id(`${what}.gid`, d.gid)} ${path}`;
+}
 
 class SpecWriter {
   private parts: Buffer[] = [];
@@ -435,6 +452,8 @@ export async function encodeSpawnSpec(options: Omit<SpawnOptions, 'stdio' | 'bef
     w.add('hostname', o.hostname);
   }
   if (o.readOnlyRootfs) w.add('readonly', '1');
+  if (o.writableSys) w.add('sysrw', '1');
+  for (const [i, d] of (o.devices ?? []).entries()) w.add('device', deviceEntry(i, d));
   for (const p of o.maskedPaths ?? DOCKER_MASKED_PATHS) w.add('mask', absolute('maskedPaths[]', p));
   for (const p of o.readonlyPaths ?? DOCKER_READONLY_PATHS) w.add('rpath', absolute('readonlyPaths[]', p));
   // The cgroup namespace is unshared by the helper after it was placed in its cgroup,

@@ -27,11 +27,14 @@
 //   lsetxattr(path, name, value: Buffer, flags) -> undefined
 //   lgetxattr(path, name) -> Buffer                      never follows a symlink
 //   mountFlags, umountFlags: the MS_* / MNT_* values the wrapper may pass.
+//   attachDeviceProgram(cgroupDir, insns)  cgroup v2 devices: devices_bpf.cc
 //
 // The cloned child of this multithreaded process runs only raw syscalls on data
 // prepared before clone: no malloc, no locks, no C++, no JS.
 #include <napi.h>
 #include <uv.h>
+
+#include "devices_bpf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -493,6 +496,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   mnt.Set("expire", Napi::Number::New(env, MNT_EXPIRE));
   mnt.Set("nofollow", Napi::Number::New(env, UMOUNT_NOFOLLOW));
   exports.Set("umountFlags", mnt);
+  RegisterDeviceProgram(env, exports);  // devices_bpf.cc
   return exports;
 }
 

@@ -87,17 +87,35 @@ export function kernelLastCapability(): number {
   return lastCap;
 }
 
-/** Every capability of this kernel, as Docker's GetAllCapabilities. */
-export function allCapabilities(): string[] {
-  return CAPABILITY_NAMES.slice(0, kernelLastCapability() + 1);
+let current: bigint | undefined;
+/** This process's effective set (/proc/self/status CapEff): what a container can be given at
+ * all (containerd's cap.Current, which moby's GetAllCapabilities uses). */
+export function hostCapabilities(): bigint {
+  if (current === undefined) {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    current = m ? BigInt(`0x${m[1]}`) : (1n << BigInt(kernelLastCapability() + 1)) - 1n;
+  }
+  return current;
 }
 
-/** "net_admin", "NET_ADMIN", "CAP_NET_ADMIN" -> "CAP_NET_ADMIN"; "all" -> "ALL" (Docker's NormalizeLegacyCapabilities). */
+/** Every capability of this kernel that this node holds: moby's GetAllCapabilities ("all
+ * capabilities that are available in the current environment"). */
+export function allCapabilities(): string[] {
+  const have = hostCapabilities();
+  return CAPABILITY_NAMES.slice(0, kernelLastCapability() + 1).filter((_, i) => (have >> BigInt(i)) & 1n);
+}
+
+/** "net_admin", "NET_ADMIN", "CAP_NET_ADMIN" -> "CAP_NET_ADMIN"; "all" -> "ALL" (Docker's
+ * NormalizeLegacyCapabilities: a capability this node does not hold is refused too). */
 export function normalizeCapability(name: string): string {
   const up = name.trim().toUpperCase();
   if (up === 'ALL') return 'ALL';
   const full = up.startsWith('CAP_') ? up : `CAP_${up}`;
-  if (!CAPABILITY_NAMES.includes(full)) throw new CapabilityError(`unknown capability: "${full}"`);
+  const i = CAPABILITY_NAMES.indexOf(full);
+  if (i < 0) throw new CapabilityError(`unknown capability: "${full}"`);
+  if (i > kernelLastCapability() || !((hostCapabilities() >> BigInt(i)) & 1n)) {
+    throw new CapabilityError(`capability not supported by your kernel or not available in the current environment: "${full}"`);
+  }
   return full;
 }
 

@@ -245,7 +245,7 @@ void rootfs_prepare(const struct rootfs_plan *plan) {
   rootfd = open(plan->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0 || fstat(rootfd, &root_st) < 0) fail(WHARF_STEP_ROOTFS, errno, "open %s", plan->rootfs);
   close(mount_fresh(WHARF_STEP_MOUNT_PROC, "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
-  close(mount_fresh(WHARF_STEP_MOUNT_SYS, "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL));
+  close(mount_fresh(WHARF_STEP_MOUNT_SYS, "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | (plan->sysrw ? 0 : MS_RDONLY), NULL));
   if (plan->cgroupfs) setup_cgroupfs(plan);
   setup_dev();
   setup_binds(plan);

@@ -21,6 +21,7 @@ struct rootfs_plan {
   const char *rootfs; /* host path of the prepared root (absolute) */
   const char *cwd;    /* inside; created when missing */
   int readonly;
+  int sysrw; /* /sys read-write (--privileged) */
   const struct list *masks, *rpaths;
   struct bind binds[MAX_BINDS];
   int nbinds;

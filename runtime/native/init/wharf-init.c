@@ -68,6 +68,7 @@
 #include "init-loop.h"
 #include "rootfs.h"
 #include "seccomp.h"
+#include "devices.h"
 
 #define SYNC_FD 3
 #define SPEC_FD 4
@@ -85,7 +86,7 @@ static struct {
   long uid, gid;
   int have_user;
   struct list args, env, groups, masks, rpaths, joins;
-  int readonly, nnp, cgroupns;
+  int readonly, nnp, cgroupns, sysrw;
   uint64_t caps;
   int have_caps;
   int loopback, init, pdeathsig, console;
@@ -174,7 +175,10 @@ static void read_spec(void) {
     else if (!strcmp(k, "nnp")) spec.nnp = !strcmp(v, "1");
     else if (!strcmp(k, "cgroupns")) spec.cgroupns = !strcmp(v, "1");
     else if (!strcmp(k, "caps")) { spec.caps = strtoull(v, NULL, 16); spec.have_caps = 1; }
-    else if ((rc = wharf_seccomp_spec(k, v)) != 0) { if (rc < 0) fail(WHARF_STEP_SPEC, -rc, "too many %s", k); }
+    else if (!strcmp(k, "sysrw")) spec.sysrw = !strcmp(v, "1");
+    else if ((rc = wharf_seccomp_spec(k, v)) != 0 || (rc = wharf_devices_spec(k, v)) != 0) {
+      if (rc < 0) fail(WHARF_STEP_SPEC, -rc, "too many %s", k);
+    }
     else fail(WHARF_STEP_SPEC, EINVAL, "unknown spec key %s", k);
   }
   if (!spec.mode) fail(WHARF_STEP_SPEC, EINVAL, "no mode");
@@ -312,6 +316,7 @@ static void run_mode(void) {
   plan.rootfs = spec.rootfs;
   plan.cwd = spec.cwd;
   plan.readonly = spec.readonly;
+  plan.sysrw = spec.sysrw;
   plan.masks = &spec.masks;
   plan.rpaths = &spec.rpaths;
   if (!spec.cgroupns) plan.cgroupfs = 0; /* outside a cgroup namespace it would show the host's tree */
@@ -319,6 +324,9 @@ static void run_mode(void) {
   if (spec.hostname && sethostname(spec.hostname, strlen(spec.hostname)) < 0)
     fail(WHARF_STEP_HOSTNAME, errno, "sethostname %s", spec.hostname);
   rootfs_enter(&plan);
+  char msg[200];
+  int rc = wharf_devices_create(msg, sizeof msg); /* after pivot_root: paths resolve inside */
+  if (rc < 0) fail(WHARF_STEP_DEVICES, -rc, "%s", msg);
   if (spec.console) console_setup(SYNC_FD);
   set_credentials();
   if (spec.pdeathsig) die_with_parent(SYNC_FD);

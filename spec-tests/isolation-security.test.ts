@@ -10,8 +10,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -51,9 +51,9 @@ function wharfRun(args: string[]): Promise<Ran> {
   });
 }
 
-function dockerRun(args: string[]): Promise<Ran> {
+function dockerRun(args: string[], host?: string): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn('docker', ['run', '--rm', '--network', 'none', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('docker', [...(host ? ['-H', host] : []), 'run', '--rm', '--network', 'none', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -153,7 +153,30 @@ before(async () => {
   await run('docker', ['pull', image]);
 });
 
+let daemon: ChildProcess | undefined;
+let daemonHost = '';
+
+/** A Wharf node daemon of this test's own (its root, exec root and socket under scratch). */
+async function startWharfDaemon(): Promise<string> {
+  const sock = join(scratch, 'run', 'api.sock');
+  const host = `unix://${sock}`;
+  let log = '';
+  daemon = spawn(process.execPath, [WHARF, 'daemon', '--root', join(scratch, 'droot'), '--exec-root', join(scratch, 'run'), '-H', host], { stdio: ['ignore', 'pipe', 'pipe'] });
+  daemon.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  daemon.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  for (let i = 0; i < 150; i++) {
+    if (existsSync(sock) && (await run('docker', ['-H', host, 'version', '--format', '{{.Server.Version}}']).then(() => true, () => false))) return host;
+    if (daemon.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`wharf daemon did not answer on ${sock}:\n${log}`);
+}
+
 after(async () => {
+  if (daemon && daemon.exitCode === null) {
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon!.once('exit', r));
+  }
   await run('docker', ['rmi', '-f', image]).catch(() => undefined);
   await removeAllSnapshots(new NodeLayout(root)).catch(() => undefined);
   await rm(root, { recursive: true, force: true });
@@ -267,5 +290,33 @@ describe('seccomp and capabilities, as Docker', () => {
       assert.equal(r.code, 125, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, msg);
     }
+  });
+});
+
+describe('through the node daemon (Engine API): the docker CLI gets the same security', () => {
+  before(async () => {
+    daemonHost = await startWharfDaemon();
+    await run('docker', ['-H', daemonHost, 'pull', image]);
+  });
+
+  for (const flags of [[], ['--cap-add', 'SYS_ADMIN', '--cap-drop', 'CHOWN'], ['--security-opt', 'seccomp=unconfined'], ['--security-opt', 'no-new-privileges'], ['--cap-drop', 'ALL']]) {
+    test(`docker -H <wharf daemon> run ${flags.join(' ') || '(defaults)'}: as dockerd`, async () => {
+      const [w, d] = await Promise.all([dockerRun([...flags, image, 'sh', '-c', SCRIPT], daemonHost), dockerRun([...flags, image, 'sh', '-c', SCRIPT])]);
+      assert.equal(w.code, 0, `wharf daemon: ${w.stderr}${w.stdout}`);
+      assert.equal(d.code, 0, `dockerd: ${d.stderr}`);
+      sameAsDocker({ wharf: report(w.stdout), docker: report(d.stdout), w, d });
+    });
+  }
+
+  test('a seccomp profile file travels as its content (docker CLI) and applies', async () => {
+    const profile = join(scratch, 'no-mkdir-daemon.json');
+    await writeFile(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }] }));
+    const script = 'grep "^Seccomp:" /proc/self/status; mkdir /x 2>/dev/null; echo "mkdir $?"';
+    const w = await dockerRun(['--security-opt', `seccomp=${profile}`, image, 'sh', '-c', script], daemonHost);
+    assert.equal(w.code, 0, w.stderr);
+    assert.deepEqual(report(w.stdout), new Map([['Seccomp', '2'], ['mkdir', '1']]));
+    const bad = await dockerRun(['--cap-add', 'FLY', image, 'true'], daemonHost);
+    assert.equal(bad.code, 125);
+    assert.match(bad.stderr, /unknown capability: "CAP_FLY"/);
   });
 });

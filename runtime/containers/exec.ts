@@ -11,6 +11,14 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { shimSocketPath } from '../layout.js';
 import { encodeExecSpec } from '../native/spawn.js';
+import { securityOf } from './plan.js';
+import type { HostConfig } from './container.js';
+
+function execSecurity(hc: HostConfig, privileged: boolean): { capabilities: bigint; seccomp: ReturnType<typeof securityOf>['seccomp']; noNewPrivileges: boolean } {
+  const own = securityOf(hc);
+  const caps = privileged ? securityOf({ ...hc, Privileged: true }).capabilities : own.capabilities;
+  return { capabilities: caps, seccomp: own.seccomp, noNewPrivileges: own.noNewPrivileges };
+}
 import { launchShim, readExitFile, ShimClient } from '../native/shim.js';
 import { badParameter, conflict, EngineError, noSuchExec } from '../daemon/errors.js';
 import { mergeEnv } from './run-options.js';
@@ -112,7 +120,8 @@ export class ExecManager {
       env,
       cwd: b.WorkingDir || c.rec.config.WorkingDir || '/',
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
-      noNewPrivileges: false,
+      // The container's capabilities, filter and no_new_privs (docker exec --privileged: every capability).
+      ...execSecurity(c.rec.hostConfig, b.Privileged === true),
       tty: b.Tty ?? false,
     });
     const specFile = join(dir, 'exec.spec');

@@ -11,6 +11,17 @@ import { mergeEnv, parseSize, workingDir } from './run-options.js';
 import { resolveUser } from './user.js';
 import type { Config, HostConfig, RestartPolicy } from './container.js';
 import type { SpawnOptions } from '../native/spawn.js';
+import { ALLOW_ALL_DEVICES, DOCKER_DEFAULT_DEVICE_RULES, hostDevices } from '../security/devices.js';
+import { parseSecurityFlags, securityFlagsOfHostConfig, type SecurityPlan } from './security-options.js';
+
+/** Capabilities, seccomp and no-new-privileges of a HostConfig (security-options.ts, Docker's rules). */
+export function securityOf(hc: Record<string, unknown>): SecurityPlan {
+  try {
+    return parseSecurityFlags(securityFlagsOfHostConfig(hc));
+  } catch (e) {
+    throw badParameter((e as Error).message);
+  }
+}
 
 /** The create body (api/swagger.yaml ContainerCreateRequest), as far as we read it. */
 export interface CreateBody {
@@ -37,6 +48,8 @@ export interface CreateBody {
     Privileged?: boolean;
     CapAdd?: string[] | null;
     CapDrop?: string[] | null;
+    SecurityOpt?: string[] | null;
+    Devices?: unknown[] | null;
     PortBindings?: Record<string, unknown> | null;
     CpuPeriod?: number;
     CpuQuota?: number;
@@ -90,8 +103,8 @@ export function planCreate(body: CreateBody, image: ImageRecord): CreatePlan {
   const hc = body.HostConfig ?? {};
   const warnings: string[] = [];
   if ((hc.Binds?.length ?? 0) > 0 || (hc.Mounts?.length ?? 0) > 0) throw badParameter('bind mounts and volumes are not supported by this node yet');
-  if (hc.Privileged) throw badParameter('privileged containers are not supported by this node');
-  if ((hc.CapAdd?.length ?? 0) > 0 || (hc.CapDrop?.length ?? 0) > 0) throw badParameter('--cap-add and --cap-drop are not supported by this node yet');
+  if (Array.isArray(hc.Devices) && hc.Devices.length > 0) throw badParameter('--device is not supported through the daemon yet: use wharf run --root');
+  securityOf(hc); // CapAdd, CapDrop, Privileged, SecurityOpt: refused here when invalid
   if (hc.PortBindings && Object.keys(hc.PortBindings).length > 0) throw badParameter('published ports need bridge networking, which this node does not have yet');
 
   let network = hc.NetworkMode ?? '';
@@ -182,6 +195,7 @@ export function limitsOf(hc: HostConfig): CgroupLimits {
   if (hc.CpuShares > 0) l.cpuShares = Math.min(Math.max(hc.CpuShares, 2), 262144);
   if (hc.CpusetCpus) l.cpusetCpus = hc.CpusetCpus;
   if (hc.PidsLimit !== null && hc.PidsLimit > 0) l.pidsLimit = hc.PidsLimit;
+  l.devices = hc.Privileged === true ? ALLOW_ALL_DEVICES : DOCKER_DEFAULT_DEVICE_RULES;
   return l;
 }
 
@@ -192,6 +206,7 @@ export async function planStart(rec: { id: string; path: string; args: string[];
     throw badParameter(e.message);
   });
   const hostname = c.Hostname || rec.id.slice(0, 12);
+  const sec = securityOf(rec.hostConfig);
   // Env already holds the image's entries followed by the user's; mergeEnv adds PATH, HOSTNAME and HOME.
   const env = mergeEnv([], c.Env, hostname, user.home);
   return {
@@ -203,6 +218,10 @@ export async function planStart(rec: { id: string; path: string; args: string[];
     hostname,
     namespaces: { net: rec.hostConfig.NetworkMode !== 'host' },
     readOnlyRootfs: rec.hostConfig.ReadonlyRootfs,
-    noNewPrivileges: false,
+    noNewPrivileges: sec.noNewPrivileges,
+    capabilities: sec.capabilities,
+    seccomp: sec.seccomp,
+    // --privileged: every host device, nothing masked or read-only, /sys writable (as Docker).
+    ...(sec.privileged ? { devices: await hostDevices(), writableSys: true, maskedPaths: [], readonlyPaths: [] } : {}),
   };
 }

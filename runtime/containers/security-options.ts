@@ -12,7 +12,15 @@
  * decides which of the profile's rules apply), and cached per process.
  */
 import { capabilityMask, CapabilityError, tweakCapabilities } from '../security/capabilities.js';
-import { compileSeccomp, compileSeccompCached, dockerDefaultProfile, readSeccompProfile, SeccompProfileError, type CompiledSeccomp } from '../security/seccomp.js';
+import {
+  compileSeccomp,
+  compileSeccompCached,
+  dockerDefaultProfile,
+  parseSeccompProfile,
+  readSeccompProfile,
+  SeccompProfileError,
+  type CompiledSeccomp,
+} from '../security/seccomp.js';
 import {
   ALLOW_ALL_DEVICES,
   deviceFromHost,
@@ -78,7 +86,9 @@ export function parseSecurityFlags(raw: RawSecurityFlags): SecurityPlan {
   else if (seccompOpt === undefined || seccompOpt === 'builtin') seccomp = compileSeccompCached(dockerDefaultProfile(), caps);
   else {
     try {
-      seccomp = compileSeccomp(readSeccompProfile(seccompOpt), { capabilities: caps });
+      // The Engine API carries the profile itself (the docker CLI reads the file); the CLI a path.
+      const profile = seccompOpt.trimStart().startsWith('{') ? parseSeccompProfile(seccompOpt) : readSeccompProfile(seccompOpt);
+      seccomp = compileSeccomp(profile, { capabilities: caps });
     } catch (e) {
       if (e instanceof SeccompProfileError) throw new SecurityOptionsError(e.message, { cause: e });
       throw e;
@@ -92,6 +102,17 @@ export function parseSecurityFlags(raw: RawSecurityFlags): SecurityPlan {
     throw e;
   }
   return { privileged, capabilities: caps, noNewPrivileges, seccomp, devices };
+}
+
+/** The same flags from an Engine API HostConfig (CapAdd, CapDrop, Privileged, SecurityOpt). */
+export function securityFlagsOfHostConfig(hc: { CapAdd?: unknown; CapDrop?: unknown; Privileged?: unknown; SecurityOpt?: unknown }): RawSecurityFlags {
+  const list = (what: string, v: unknown): string[] => {
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new SecurityOptionsError(`${what} must be an array of strings`);
+    return v as string[];
+  };
+  if (hc.Privileged !== undefined && typeof hc.Privileged !== 'boolean') throw new SecurityOptionsError('Privileged must be a boolean');
+  return { capAdd: list('CapAdd', hc.CapAdd), capDrop: list('CapDrop', hc.CapDrop), securityOpt: list('SecurityOpt', hc.SecurityOpt), privileged: hc.Privileged === true };
 }
 
 /** Docker's defaults: what a container gets without security flags. */

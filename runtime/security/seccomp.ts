@@ -228,10 +228,15 @@ export function readSeccompProfile(path: string): SeccompProfile {
   } catch (e) {
     throw new SeccompProfileError(`opening seccomp profile (${path}) failed: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
+  return parseSeccompProfile(text, path);
+}
+
+/** A profile's JSON text (the Engine API's SecurityOpt "seccomp=<json>"). */
+export function parseSeccompProfile(text: string, source = 'inline'): SeccompProfile {
   try {
     return JSON.parse(text) as SeccompProfile;
   } catch (e) {
-    throw new SeccompProfileError(`decoding seccomp profile (${path}) failed: ${(e as Error).message}`);
+    throw new SeccompProfileError(`decoding seccomp profile (${source}) failed: ${(e as Error).message}`);
   }
 }
 

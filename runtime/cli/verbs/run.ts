@@ -6,7 +6,9 @@
  * errors of the CLI or daemon, 126/127 when the program cannot be run / is not found,
  * else the program's.
  */
+import { readFile } from 'node:fs/promises';
 import type { EngineClient, Query } from '../engine/client.js';
+import { parseDeviceFlag } from '../../security/devices.js';
 import { CliError, EngineApiError } from '../engine/client.js';
 import type { RawRunFlags } from '../../containers/run-options.js';
 import { pumpStreams } from './streams.js';
@@ -22,6 +24,23 @@ export interface ClientRunFlags extends RawRunFlags {
   /** a registry to put in front of names without one (only when the user gave --registry) */
   qualifyWith?: string;
   quiet?: boolean;
+}
+
+/** docker/cli parseSecurityOpts: seccomp=<file> is sent as the file's JSON. */
+async function inlineSeccompProfile(opt: string): Promise<string> {
+  const m = /^seccomp[=:](.*)$/s.exec(opt);
+  if (!m || m[1] === 'unconfined' || m[1] === 'builtin' || m[1]!.trimStart().startsWith('{')) return opt;
+  try {
+    return `seccomp=${JSON.stringify(JSON.parse(await readFile(m[1]!, 'utf8')))}`;
+  } catch (e) {
+    throw new CliError(`opening seccomp profile (${m[1]}) failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 125);
+  }
+}
+
+/** --device as the Engine API's DeviceMapping (validated by parseRunFlags already). */
+function deviceMapping(spec: string): { PathOnHost: string; PathInContainer: string; CgroupPermissions: string } {
+  const d = parseDeviceFlag(spec);
+  return { PathOnHost: d.hostPath, PathInContainer: d.containerPath, CgroupPermissions: d.access };
 }
 
 /** docker's --restart: no | always | unless-stopped | on-failure[:max-retries]. */
@@ -66,6 +85,12 @@ export async function createBody(image: string, args: string[], raw: ClientRunFl
     ...(raw.dnsSearch?.length ? { DnsSearch: raw.dnsSearch } : {}),
     ...(raw.dnsOption?.length ? { DnsOptions: raw.dnsOption } : {}),
     ...(raw.addHost?.length ? { ExtraHosts: raw.addHost } : {}),
+    ...(raw.capAdd?.length ? { CapAdd: raw.capAdd } : {}),
+    ...(raw.capDrop?.length ? { CapDrop: raw.capDrop } : {}),
+    ...(raw.privileged ? { Privileged: true } : {}),
+    // As the docker CLI: a seccomp profile file travels as its content.
+    ...(raw.securityOpt?.length ? { SecurityOpt: await Promise.all(raw.securityOpt.map(inlineSeccompProfile)) } : {}),
+    ...(raw.device?.length ? { Devices: raw.device.map(deviceMapping) } : {}),
   };
   return {
     name: flags.name,

@@ -206,6 +206,18 @@ describe('wharf daemon: the docker CLI runs containers', () => {
     await ok(['rm', '-f', 'renamed']);
   });
 
+  test('events: create, start, die, destroy of a container, with since/until and filters', async () => {
+    const since = (Date.now() / 1000).toFixed(3);
+    await ok(['run', '--rm', '--name', 'evented', '--network', 'none', IMG, 'true']);
+    const until = (Date.now() / 1000 + 0.5).toFixed(3);
+    const out = await ok(['events', '--since', since, '--until', until, '--filter', 'container=evented', '--format', '{{.Type}} {{.Action}} {{.Actor.Attributes.name}}']);
+    assert.deepEqual(out.trim().split('\n'), ['container create evented', 'container start evented', 'container die evented', 'container destroy evented']);
+    const die = await ok(['events', '--since', since, '--until', until, '--filter', 'event=die', '--format', '{{.Actor.Attributes.exitCode}}']);
+    assert.equal(die.trim(), '0');
+    const none = await ok(['logs', '--since', String(Math.floor(Date.now() / 1000) + 3600), 'ticker']);
+    assert.equal(none, '', 'logs --since the future is empty');
+  });
+
   test('wait and --rm behave as with dockerd', async () => {
     await ok(['run', '-d', '--name', 'waited', '--network', 'none', IMG, 'sh', '-c', 'sleep 0.5; exit 3']);
     assert.equal((await ok(['wait', 'waited'])).trim(), '3');

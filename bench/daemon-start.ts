@@ -1,0 +1,172 @@
+/**
+ * The node daemon's start latency, side by side in one run (median of N, default 30):
+ *
+ *   docker -> dockerd    `docker run --rm --network none IMG /true` against the machine's dockerd
+ *   docker -> wharf      the same docker CLI command against `wharf daemon`'s socket
+ *   API -> wharf         the daemon's own path, from a client in this process: create,
+ *                        start, wait, delete over the socket (no CLI start-up)
+ *   crun / runc          `<runtime> run --bundle` of the same rootfs (mounted once)
+ *
+ * Then the daemon's RSS idle with 20 containers running, and the shims' RSS.
+ * Usage: as root, after a build: node dist/bench/daemon-start.js [--runs 30]
+ */
+import { spawn, execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { buildImage, buildLayer, compileStatic, pushImage } from '../spec-tests/support/images.js';
+import { startTestWharf } from '../spec-tests/support/wharf.js';
+import { runCommand, startTestDaemon, WHARF_BIN } from '../spec-tests/support/daemon.js';
+import { NodeLayout } from '../runtime/layout.js';
+import { prepareSnapshot, removeSnapshot } from '../runtime/layers/snapshots.js';
+
+const execFileP = promisify(execFile);
+const argv = process.argv.slice(2);
+const RUNS = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : 30;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function timed(f: () => Promise<void>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await f();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+async function measure(name: string, runs: number, once: (i: number) => Promise<void>): Promise<number> {
+  await once(-1);
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) times.push(await timed(() => once(i)));
+  process.stdout.write(`  ${name.padEnd(18)} median ${median(times).toFixed(1).padStart(7)} ms   min ${Math.min(...times).toFixed(1)}   max ${Math.max(...times).toFixed(1)}\n`);
+  return median(times);
+}
+
+async function must(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<void> {
+  const r = await runCommand(cmd, args, env ? { env } : {});
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+}
+
+function api(socket: string, method: string, path: string, body?: object): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const data = body ? JSON.stringify(body) : undefined;
+    const req = request({ socketPath: socket, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+async function rssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the daemon-start bench needs root');
+  const registry = await startTestWharf();
+  const daemon = await startTestDaemon({ registry: registry.hostPort });
+  const work = await mkdtemp(join(tmpdir(), 'wharf-bench-daemon-'));
+  const dockerEnv = { ...process.env, DOCKER_HOST: '' };
+  const ours = { ...process.env, DOCKER_HOST: daemon.host };
+  let ref = '';
+  try {
+    const trueBin = await readFile(await compileStatic('int main(void) { return 0; }\n', 'true'));
+    const sleeper = await readFile(await compileStatic('#include <unistd.h>\nint main(void) { for (;;) pause(); }\n', 'pause'));
+    const image = buildImage([await buildLayer([{ type: 'file', path: 'true', content: trueBin, mode: 0o755 }, { type: 'file', path: 'pause', content: sleeper, mode: 0o755 }])], { Cmd: ['/true'] });
+    await pushImage(registry.url, 'bench/true', 'v1', image);
+    ref = `${registry.hostPort}/bench/true:v1`;
+    await must('docker', ['pull', '-q', ref], dockerEnv);
+    await must(process.execPath, [WHARF_BIN, 'pull', '--root', daemon.root, ref]);
+
+    process.stdout.write(`daemon start latency: run /true, ${RUNS} runs each (median)\n`);
+    const r: Record<string, number> = {};
+    r.dockerd = await measure('docker -> dockerd', RUNS, () => must('docker', ['run', '--rm', '--network', 'none', ref, '/true'], dockerEnv));
+    r.wharf = await measure('docker -> wharf', RUNS, () => must('docker', ['-H', daemon.host, 'run', '--rm', '--network', 'none', ref, '/true'], ours));
+    r.api = await measure('API -> wharf', RUNS, async () => {
+      const c = await api(daemon.socket, 'POST', '/v1.41/containers/create', { Image: ref, Cmd: ['/true'], HostConfig: { NetworkMode: 'none' } });
+      const id = (JSON.parse(c.body) as { Id: string }).Id;
+      const wait = api(daemon.socket, 'POST', `/v1.41/containers/${id}/wait?condition=next-exit`);
+      await new Promise((res) => setTimeout(res, 0));
+      const s = await api(daemon.socket, 'POST', `/v1.41/containers/${id}/start`);
+      if (s.status !== 204) throw new Error(`start: ${s.status} ${s.body}`);
+      await wait;
+      await api(daemon.socket, 'DELETE', `/v1.41/containers/${id}`);
+    });
+    const layout = new NodeLayout(daemon.root);
+    const img = JSON.parse(await readFile(layout.imageRecordPath(ref), 'utf8')) as { layers: { diffId: string }[] };
+    const shared = await prepareSnapshot(layout, 'oci-bench', img.layers.map((l) => l.diffId) as never);
+    for (const runtime of ['crun', 'runc']) {
+      const bundle = join(work, runtime);
+      await execFileP('mkdir', ['-p', bundle]);
+      await execFileP(runtime, ['spec'], { cwd: bundle });
+      const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as { process: { terminal: boolean; args: string[] }; root: { path: string; readonly: boolean } };
+      spec.process.terminal = false;
+      spec.process.args = ['/true'];
+      spec.root = { path: shared.rootfs, readonly: false };
+      await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+      r[runtime] = await measure(runtime, RUNS, (i) => must(runtime, ['run', '--bundle', bundle, `wharf-bench-d-${process.pid}-${i + 1}`]));
+    }
+    await removeSnapshot(layout, 'oci-bench');
+    const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+    process.stdout.write(
+      [
+        'ratios (lower is faster for wharf):',
+        `  docker -> wharf / docker -> dockerd  ${x(r.wharf!, r.dockerd!)}   (goal <= 0.3x)`,
+        `  API -> wharf    / crun               ${x(r.api!, r.crun!)}   (goal <= 1.0x)   / runc ${x(r.api!, r.runc!)}`,
+        '',
+      ].join('\n'),
+    );
+
+    // Idle footprint with 20 containers running.
+    for (let i = 0; i < 20; i++) await must('docker', ['-H', daemon.host, 'run', '-d', '--network', 'none', ref, '/pause'], ours);
+    await new Promise((res) => setTimeout(res, 2000));
+    const shimPids = (await execFileP('pgrep', ['-f', `wharf-shim -b ${daemon.root}`])).stdout.split('\n').filter(Boolean).map(Number);
+    const shimRss = await Promise.all(shimPids.map(rssKiB));
+    const daemonRss = await rssKiB(daemon.process().pid!);
+    process.stdout.write(`footprint with 20 containers running: daemon RSS ${(daemonRss / 1024).toFixed(1)} MiB (goal <= 60), shims ${shimPids.length} x median ${(median(shimRss) / 1024).toFixed(2)} MiB (goal <= 1)\n`);
+  } finally {
+    const ids = (await runCommand('docker', ['-H', daemon.host, 'ps', '-aq'], { env: ours })).stdout.split('\n').filter(Boolean);
+    if (ids.length > 0) await runCommand('docker', ['-H', daemon.host, 'rm', '-f', ...ids], { env: ours });
+    await daemon.stop('SIGTERM');
+    if (ref) await runCommand('docker', ['rmi', ref], { env: dockerEnv });
+    await rm(daemon.dir, { recursive: true, force: true });
+    await rm(work, { recursive: true, force: true });
+    await registry.destroy();
+  }
+}
+
+/** As bench/start-latency.ts: crun refuses the hybrid cgroup2 mount; every runtime runs without it. */
+async function inBenchNamespace(): Promise<number | undefined> {
+  if (process.env.WHARF_BENCH_NS === '1') return undefined;
+  const unified = await readFile('/sys/fs/cgroup/unified/cgroup.controllers', 'utf8').catch(() => '');
+  if (unified.trim() === '') return undefined;
+  return new Promise((resolve, reject) => {
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'umount /sys/fs/cgroup/unified && exec "$0" "$@"', process.execPath, ...process.argv.slice(1)], {
+      stdio: 'inherit',
+      env: { ...process.env, WHARF_BENCH_NS: '1' },
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  inBenchNamespace()
+    .then(async (code) => {
+      if (code !== undefined) process.exitCode = code;
+      else await main();
+    })
+    .catch((e: unknown) => {
+      process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    });
+}

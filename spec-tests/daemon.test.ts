@@ -326,11 +326,12 @@ describe('wharf daemon: docker cp', () => {
       await ok(['cp', 'cp1:/tmp/pw-link', join(work, 'link')]);
       assert.equal(readlinkSync(join(work, 'link')), '/etc/passwd', 'a symlink is copied as a symlink');
 
+      const cp1 = await inspect('cp1', '{{.Id}}');
       await ok(['stop', '-t', '0', 'cp1']);
       await ok(['cp', join(work, 'in.txt'), 'cp1:/root/']);
       await ok(['cp', 'cp1:/root/in.txt', join(work, 'back.txt')]);
       assert.equal(readFileSync(join(work, 'back.txt'), 'utf8'), 'from the host\n');
-      assert.deepEqual(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(daemon.root)), [], 'the stopped rootfs was unmounted again');
+      assert.deepEqual(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`${cp1}/rootfs`)), [], 'the stopped rootfs was unmounted again');
       await ok(['rm', 'cp1']);
     } finally {
       await rm(work, { recursive: true, force: true });

@@ -714,8 +714,18 @@ export class ContainerManager {
         }
         const c = new Container(rec);
         this.byId.set(id, c);
-        this.names.reserve(rec.name, id);
-        if (await this.reconcile(c)) toStart.push(c);
+        try {
+          this.names.reserve(rec.name, id);
+        } catch (e) {
+          // Two records with one name cannot be written by this daemon; keep both, renamed.
+          rec.name = this.names.reserve(undefined, id);
+          this.log.warn({ err: e, id, name: rec.name }, 'container name already taken: renamed');
+        }
+        try {
+          if (await this.reconcile(c)) toStart.push(c);
+        } catch (e) {
+          this.log.error({ err: e, id }, 'reconciling the container failed');
+        }
       }),
     );
     for (const c of toStart) {

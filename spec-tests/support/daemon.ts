@@ -32,6 +32,8 @@ export function runCommand(cmd: string, args: string[], opts: { env?: NodeJS.Pro
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A command that exits before reading its stdin closes the pipe: not an error here.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }

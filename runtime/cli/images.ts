@@ -98,13 +98,15 @@ export function registerImageCommands(program: Command): void {
       .option('-f, --filter <key=value>', 'filter output (reference=, dangling=); repeatable (daemon)', collect)
       .option('--format <template>', 'format output with a Go template (daemon)')
       .option('--no-trunc', "don't truncate output (daemon)")
-      .argument('[repository]', 'only images of this repository[:tag] (daemon)'),
+      .argument('[repository]', 'only images of this repository (or repository:tag)'),
   ).action(async (repository: string | undefined, opts: CommonOptions & { quiet?: boolean; digests?: boolean; json?: boolean }, cmd: Command) => {
     if (await useDaemon(cmd)) {
       return clientVerb(cmd, async (c) => (await import('./verbs/images.js')).images(c, repository, opts));
     }
     const store = await openStore(opts);
-    const records = await store.list();
+    const records = (await store.list()).filter(
+      (r) => !repository || [r.reference, `${r.registry}/${r.repository}`, r.repository].includes(repository),
+    );
     if (opts.json) return void process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
     const { shortId, formatBytes } = await import('../images/progress.js');
     if (opts.quiet) return void process.stdout.write([...new Set(records.map((r) => shortId(r.configDigest)))].map((s) => `${s}\n`).join(''));

@@ -249,6 +249,18 @@ describe('wharf daemon: the docker CLI runs containers', () => {
     await ok(['rm', 'phoenix']);
   });
 
+  test('restart=on-failure:2 restarts a failing container twice, then leaves it exited; a clean exit is not restarted', async () => {
+    await ok(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', '--network', 'none', IMG, 'sh', '-c', 'exit 3']);
+    await until('two restarts and the final exit', async () => (await inspect('flaky', '{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}')) === '2 exited 3');
+    await sleep(1000);
+    assert.equal(await inspect('flaky', '{{.RestartCount}} {{.State.Status}}'), '2 exited', 'no third restart');
+    await ok(['run', '-d', '--name', 'clean', '--restart', 'on-failure', '--network', 'none', IMG, 'true']);
+    await until('the exit', async () => (await inspect('clean', '{{.State.Status}}')) === 'exited');
+    await sleep(500);
+    assert.equal(await inspect('clean', '{{.RestartCount}} {{.State.ExitCode}}'), '0 0');
+    await ok(['rm', 'flaky', 'clean']);
+  });
+
   test('kill -9 of the daemon with 3 containers running: they keep running, logs continue, an exit meanwhile is reported', async () => {
     for (const n of ['k1', 'k2', 'k3']) await ok(['run', '-d', '--name', n, '--network', 'none', IMG, ...TICKER]);
     await ok(['run', '-d', '--name', 'quitter', '--network', 'none', IMG, 'sh', '-c', 'sleep 1; exit 7']);

@@ -34,6 +34,8 @@ export class BlobFill extends EventEmitter {
   constructor(
     readonly digest: Digest,
     readonly size: number,
+    /** `upstream/remote-repository` the bytes come from: only requests for that source join */
+    readonly source: string,
     private readonly blobs: BlobStore,
     open: () => Promise<BlobResponse>,
     /** runs after the verified commit, before readers are told: link, record cache state */

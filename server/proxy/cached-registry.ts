@@ -56,6 +56,8 @@ export interface CacheObserver {
   stored?(upstream: string, repo: RepositoryName, blob: BlobInfo): void;
 }
 
+const sourceKey = (s: CachedName): string => `${s.upstream.name}/${s.remote}`;
+
 /** A blob the upstream has and we do not (yet): the handle readBlob turns into a fill. */
 class RemoteBlob implements BlobInfo {
   constructor(
@@ -136,8 +138,10 @@ export class CachingRegistry implements RegistryService {
     } catch (err) {
       if (!(err instanceof BlobUnknownError)) throw err;
     }
+    // A fill from the same upstream repository is joined at once; from another, the upstream
+    // must first say it serves the blob under this name.
     const running = this.fills.get(digest);
-    if (running) return new RemoteBlob(digest, running.size, repo, source);
+    if (running && running.source === sourceKey(source)) return new RemoteBlob(digest, running.size, repo, source);
     // Ask the upstream first even when the store holds the bytes for another repository:
     // a cached name must not reveal content the upstream does not serve under it.
     let size: number | undefined;
@@ -167,6 +171,7 @@ export class CachingRegistry implements RegistryService {
       return new BlobFill(
         info.digest,
         info.size,
+        sourceKey(source),
         this.inner.blobs,
         () => source.upstream.client.openBlob(source.remote, info.digest),
         async (blob) => {
@@ -190,10 +195,9 @@ export class CachingRegistry implements RegistryService {
   }
 
   /**
-   * The stored file, for the sendfile path; never for a blob being filled (its bytes are
-   * not in the store yet, and readers must follow the fill). A blob the upstream has and
-   * no fill has started for has no file either: the sendfile path finds none and falls
-   * back to readBlob, which starts the fill.
+   * The stored file, for the sendfile path; never for a blob handed out as a RemoteBlob
+   * (not in the store yet) or being filled (readers must follow the fill): those go
+   * through readBlob.
    */
   blobFile(info: BlobInfo): string | undefined {
     // A blob still upstream (or being filled) has no complete local file to send.

@@ -195,13 +195,12 @@ export class CachingRegistry implements RegistryService {
   }
 
   /**
-   * No sendfile path behind the cache: blobs stream through readBlob. With the cache on,
-   * requests go through express (no fast lane), and there the sendfile path broke off
-   * responses of stored blobs (skopeo: "unexpected EOF", spec-tests/proxy-pull.test.ts);
-   * until that is understood, a cached or hosted blob is streamed, as before sendfile.
+   * The stored file, for the sendfile path; never for a blob handed out as a RemoteBlob
+   * (not in the store yet) or being filled (readers must follow the fill): those go
+   * through readBlob.
    */
-  blobFile(_info: BlobInfo): string | undefined {
-    return undefined;
+  blobFile(info: BlobInfo): string | undefined {
+    return info instanceof RemoteBlob || this.fills.get(info.digest) ? undefined : this.inner.blobFile?.(info);
   }
 
   async deleteBlob(repo: RepositoryName, digest: Digest): Promise<void> {

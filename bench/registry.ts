@@ -242,7 +242,8 @@ async function main(): Promise<void> {
     const r = results['registry:2']!;
     const MiB = 1024 * 1024;
     const row = (label: string, a: string, b: string, ratio: string) => console.log(`${label.padEnd(34)}${a.padStart(12)}${b.padStart(14)}${ratio.padStart(12)}`);
-    const faster = (wv: number, rv: number) => `${(wv / rv).toFixed(2)}x`;
+    // registry:2 may answer no catalog page at all within the run (100,000 repositories).
+    const faster = (wv: number, rv: number) => (rv > 0 ? `${(wv / rv).toFixed(2)}x` : `> ${(wv * SECONDS).toFixed(0)}x`);
     const quicker = (wv: number, rv: number) => `${(rv / wv).toFixed(2)}x`;
     row('', 'wharf', 'registry:2', 'ratio');
     row('manifest GET by tag req/s', w.manifestRps!.toFixed(0), r.manifestRps!.toFixed(0), faster(w.manifestRps!, r.manifestRps!));
@@ -256,6 +257,7 @@ async function main(): Promise<void> {
     row(`${SIZE_MIB} MiB blob GET s`, w.down!.toFixed(2), r.down!.toFixed(2), quicker(w.down!, r.down!));
     row('idle RSS MiB', (w.idleRss! / MiB).toFixed(0), (r.idleRss! / MiB).toFixed(0), '');
     row('peak RSS MiB (before the catalog rows)', (w.peakRss! / MiB).toFixed(0), (r.peakRss! / MiB).toFixed(0), '');
+    if (r.catalog100k === 0) console.log(`(registry:2 completed no _catalog page over 100,000 repositories in ${SECONDS} s: "> Nx" counts it as one answer)`);
     console.log(`(ratio > 1: wharf is better; wharf's catalog cost at 100,000 repos is ${(w.catalog100k! / w.catalog2k!).toFixed(2)}x its rate at 2,000)`);
   } finally {
     for (const t of targets) await t.close();

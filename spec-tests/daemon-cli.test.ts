@@ -118,7 +118,10 @@ before(async () => {
     ...applets.map((a) => ({ type: 'symlink' as const, path: `bin/${a}`, target: 'busybox' })),
   ]);
   const repo = `${PREFIX}/bb`;
-  await pushImage(registry.url, repo, '1', buildImage([layer], { Cmd: ['sh'] }, 'docker'));
+  // A label of this run makes the image id its own: dockerd untags instead of refusing an rmi
+  // when the same id has another reference (another run's, or one left over), so a shared id
+  // would make the 409 test depend on the shared dockerd's state.
+  await pushImage(registry.url, repo, '1', buildImage([layer], { Cmd: ['sh'], Labels: { 'wharf.test.run': PREFIX } }, 'docker'));
   image = `${registry.hostPort}/${repo}:1`;
   await startWharfDaemon();
 });

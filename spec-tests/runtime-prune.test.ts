@@ -139,8 +139,11 @@ describe('wharf container prune', () => {
       assert.ok(runs(rec.pid!, startTime(rec.pid!)), 'the running container still runs');
       assert.ok(mountsUnder(layout.containerDir(rec.id)).length > 0);
     } finally {
-      child.kill('SIGTERM');
+      // The container's PID 1 (sleep) has no handlers, so a SIGTERM forwarded by wharf run
+      // would be ignored for 300 s: kill the program; wharf run then cleans up as usual.
+      process.kill(rec.pid!, 'SIGKILL');
       await closed(child);
+      await runWharf(['container', 'prune', '-f', '--root', root]);
     }
   });
 

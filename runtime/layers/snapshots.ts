@@ -123,6 +123,17 @@ export async function unmountSnapshot(layout: NodeLayout, id: string): Promise<v
     try {
       umount(resolve(rootfs));
     } catch (err) {
+      // EBUSY: a process that is still going away (an exiting shim or exec) holds a file or
+      // its cwd in the rootfs. Detach it, as containerd's cleanup does: it leaves the mount
+      // table now, and the kernel frees it once the last user is gone.
+      if ((err as NodeJS.ErrnoException).code === 'EBUSY') {
+        try {
+          umount(resolve(rootfs), { detach: true });
+          continue;
+        } catch {
+          /* fall through to the error below */
+        }
+      }
       throw new SnapshotError(`unmounting ${rootfs} failed: ${errnoDetail(err)}`, (err as NodeJS.ErrnoException).code);
     }
   }

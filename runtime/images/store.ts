@@ -29,7 +29,8 @@ import {
   type ContainerConfig,
   type Platform,
 } from '../../oci/image.js';
-import { isIndex } from '../../oci/media-types.js';
+import { isIndex, MediaTypes } from '../../oci/media-types.js';
+import { createHash } from 'node:crypto';
 import { formatReference, manifestReference, parseReference, type ImageReference } from '../../oci/reference.js';
 
 export interface LayerRecord {
@@ -64,6 +65,16 @@ export interface ImageRecord {
   /** set when `tag` made this record from another: no digest of this repository is known */
   taggedAt?: string;
 }
+
+/** An image to add: its full config (rootfs.diff_ids naming `layers`, bottom first). */
+export interface NewImage {
+  config: Record<string, unknown>;
+  layers: LayerRecord[];
+}
+
+const DOCKER_CONFIG_MEDIA_TYPE = 'application/vnd.docker.container.image.v1+json';
+
+const sha256Digest = (bytes: Buffer): Digest => `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
 
 export type PullPhase = 'waiting' | 'exists' | 'downloading' | 'unpacking' | 'done';
 
@@ -293,7 +304,83 @@ export class ImageStore {
     if (!ref.tag) throw new ImageFormatError(`tag target ${target} must name a tag, not a digest`);
     const record: ImageRecord = { ...source, reference: formatReference(ref), registry: ref.registry, repository: ref.repository, tag: ref.tag, taggedAt: new Date().toISOString() };
     await this.writeRecord(record);
+    await rm(this.layout.imageRecordPath(source.configDigest), { force: true }); // a dangling image, named now
     return record;
+  }
+
+  /**
+   * A new image made on this node (build, commit): the config and a Docker schema 2
+   * manifest into the content store (the layers must be there already: writeLayerFromDir),
+   * then one record per reference. With no reference the image is dangling (`<none>:<none>`):
+   * a record keyed by its ID. A reference that named another image moves (as Docker moves
+   * a tag); that image stays as a dangling one if nothing else names it. Records are
+   * written last, so the image is listed only once everything it needs is on disk.
+   */
+  async addImage(image: NewImage, references: string[] = []): Promise<ImageRecord[]> {
+    const configBytes = Buffer.from(JSON.stringify(image.config));
+    const configDigest = sha256Digest(configBytes);
+    const diffIds = (image.config.rootfs as { diff_ids?: unknown } | undefined)?.diff_ids;
+    if (!Array.isArray(diffIds) || diffIds.length !== image.layers.length || diffIds.some((d, i) => d !== image.layers[i]!.diffId))
+      throw new ImageFormatError('image config rootfs.diff_ids do not match the layers');
+    for (const l of image.layers) if (!(await this.hasBlob(l.digest, l.size))) throw new ImageFormatError(`layer blob ${l.digest} is not in the content store`);
+    const manifestBytes = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaTypes.dockerManifest,
+        config: { mediaType: DOCKER_CONFIG_MEDIA_TYPE, size: configBytes.length, digest: configDigest },
+        layers: image.layers.map((l) => ({ mediaType: l.mediaType, size: l.size, digest: l.digest })),
+      }),
+    );
+    const manifestDigest = sha256Digest(manifestBytes);
+    await this.putBlob(configDigest, configBytes);
+    await this.putBlob(manifestDigest, manifestBytes);
+    const config = parseImageConfig(configBytes);
+    const now = new Date().toISOString();
+    const base: ImageRecord = {
+      reference: configDigest,
+      registry: '',
+      repository: '',
+      digest: manifestDigest,
+      mediaType: MediaTypes.dockerManifest,
+      configDigest,
+      platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) },
+      config: config.config,
+      layers: image.layers,
+      size: image.layers.reduce((n, l) => n + l.size, 0),
+      pulledAt: now,
+      // made here: no registry knows a digest of it (RepoDigests stay empty, as Docker's)
+      taggedAt: now,
+    };
+    if (config.created) base.created = config.created;
+    if (references.length === 0) {
+      await this.writeRecord(base);
+      return [base];
+    }
+    const out: ImageRecord[] = [];
+    for (const reference of references) {
+      const ref = this.parse(reference);
+      if (!ref.tag || ref.digest) throw new ImageFormatError(`${reference}: an image made here is named by a tag, not a digest`);
+      const record: ImageRecord = { ...base, reference: formatReference(ref), registry: ref.registry, repository: ref.repository, tag: ref.tag };
+      const previous = await this.get(record.reference).catch(() => undefined);
+      await this.writeRecord(record);
+      if (previous && previous.configDigest !== configDigest) await this.keepDangling(previous);
+      out.push(record);
+    }
+    await rm(this.layout.imageRecordPath(configDigest), { force: true }); // named now: no longer dangling
+    return out;
+  }
+
+  /** The image config blob (all of it: history, healthcheck, onbuild... that ImageRecord.config leaves out). */
+  async readConfig(record: ImageRecord): Promise<Record<string, unknown>> {
+    return JSON.parse((await readFile(this.layout.blobPath(record.configDigest))).toString('utf8')) as Record<string, unknown>;
+  }
+
+  /** An image whose last reference moved elsewhere stays listed as `<none>:<none>`. */
+  private async keepDangling(previous: ImageRecord): Promise<void> {
+    const others = (await this.list()).some((r) => r.configDigest === previous.configDigest);
+    if (others) return;
+    const { tag: _tag, ...rest } = previous;
+    await this.writeRecord({ ...rest, reference: previous.configDigest, registry: '', repository: '', taggedAt: new Date().toISOString() });
   }
 
   /** Does `input` name exactly this record (rather than its image ID)? */

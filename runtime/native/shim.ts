@@ -39,6 +39,9 @@ export interface ShimOptions {
   stdinOnce: boolean;
   /** the shim's own stderr (its messages when it fails) */
   stderrFile: string;
+  /** bind-source fds (encodeSpawnSpec's passFds), handed to wharf-init as its fds 5...;
+   * the caller closes its own copies once this resolves */
+  passFds?: readonly number[];
 }
 
 export class ShimError extends Error {
@@ -57,9 +60,11 @@ export async function launchShim(o: ShimOptions): Promise<void> {
   if (o.tty) args.push('-t');
   if (o.openStdin) args.push('-i');
   if (o.stdinOnce) args.push('-o');
+  const pass = o.passFds ?? [];
+  if (pass.length > 0) args.push('-F', String(pass.length));
   const { openSync, closeSync } = await import('node:fs');
   const errFd = openSync(o.stderrFile, 'a', 0o600);
-  const child = spawn(shimPath(), args, { detached: true, stdio: ['ignore', 'ignore', errFd, 'pipe'] });
+  const child = spawn(shimPath(), args, { detached: true, stdio: ['ignore', 'ignore', errFd, 'pipe', ...pass] });
   closeSync(errFd);
   const ready = child.stdio[3] as Socket;
   let text = '';

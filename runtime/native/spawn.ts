@@ -86,6 +86,14 @@ export interface BindMount {
   readonly: boolean;
 }
 
+/** A mount the caller prepared (runtime/volumes/): a host file or directory it opened
+ * (O_PATH) bound onto `target`, or a fresh tmpfs there. Targets are resolved inside the
+ * rootfs; bind mounts are private. The fd reaches wharf-init only (the shim hands it over;
+ * it is closed once mounted and close-on-exec before the program runs). */
+export type PreparedMount =
+  | { type: 'bind'; fd: number; target: string; readonly: boolean }
+  | { type: 'tmpfs'; target: string; readonly: boolean; flags: readonly ('nosuid' | 'nodev' | 'noexec' | 'noatime' | 'relatime')[]; data: string };
+
 /** The container's own cgroups shown read-only at /sys/fs/cgroup (needs the cgroup
  * namespace). v1: one entry per hierarchy the container sits in, its controllers as the
  * kernel names the mount ("memory", "cpu,cpuacct"); v2: the unified hierarchy. */
@@ -134,6 +142,9 @@ export interface SpawnOptions extends ProcessOptions {
   readonlyPaths?: readonly string[];
   /** Bound in order, after /proc, /sys and /dev. */
   binds?: readonly BindMount[];
+  /** Volumes, user binds and tmpfs, in order after `binds`. Only the shim can hand over
+   * their fds (encodeSpawnSpec returns them as `passFds`): spawnContainer refuses them. */
+  mounts?: readonly PreparedMount[];
   /** Mount the container's cgroups at /sys/fs/cgroup (read-only). Default: none. */
   cgroupfs?: CgroupFs;
   /** `--init`: the helper stays PID 1, forwards signals to the program and reaps zombies. */
@@ -314,6 +325,42 @@ function writeBinds(w: SpecWriter, binds: unknown): void {
   });
 }
 
+const TMPFS_FLAGS = ['nosuid', 'nodev', 'noexec', 'noatime', 'relatime'] as const;
+
+/** The helper's bind-fd / tmpfs entries; returns the caller's fds in the order the helper
+ * gets them (its fds 5, 6, ...). */
+function writeMounts(w: SpecWriter, mounts: unknown): number[] {
+  const fds: number[] = [];
+  if (mounts === undefined) return fds;
+  if (!Array.isArray(mounts)) throw new InvalidSpecError('mounts must be an array');
+  const f = native().mountFlags;
+  mounts.forEach((m: unknown, i) => {
+    if (typeof m !== 'object' || m === null) throw new InvalidSpecError(`mounts[${i}] must be an object`);
+    const { type, fd, target, readonly, flags, data } = m as Record<string, unknown>;
+    const dst = absolute(`mounts[${i}].target`, target);
+    if (dst.split('/').every((c) => c === '' || c === '.')) throw new InvalidSpecError(`mounts[${i}].target must not be /`);
+    if (typeof readonly !== 'boolean') throw new InvalidSpecError(`mounts[${i}].readonly must be a boolean`);
+    if (type === 'bind') {
+      if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) throw new InvalidSpecError(`mounts[${i}].fd must be a file descriptor`);
+      w.add('bind-fd', String(5 + fds.length));
+      fds.push(fd);
+    } else if (type === 'tmpfs') {
+      const d = noNul(`mounts[${i}].data`, data);
+      if (Buffer.byteLength(d) > 4095) throw new InvalidSpecError(`mounts[${i}].data is longer than a page`);
+      if (!Array.isArray(flags) || !flags.every((x) => (TMPFS_FLAGS as readonly unknown[]).includes(x))) throw new InvalidSpecError(`mounts[${i}].flags must be among ${TMPFS_FLAGS.join(', ')}`);
+      let bits = readonly ? f.rdonly : 0;
+      for (const x of flags as (typeof TMPFS_FLAGS)[number][]) bits |= f[x];
+      w.add('tmpfs', d);
+      w.add('mount-flags', bits.toString(16));
+    } else {
+      throw new InvalidSpecError(`mounts[${i}].type must be bind or tmpfs`);
+    }
+    w.add('bind-target', dst);
+    w.add('bind-ro', readonly ? '1' : '0');
+  });
+  return fds;
+}
+
 const HIERARCHY = /^[a-z0-9_]+(,[a-z0-9_]+)*$/;
 
 function writeCgroupFs(w: SpecWriter, fs: unknown, cgroupns: boolean): void {
@@ -426,7 +473,7 @@ async function start(spec: Buffer, flags: number, stdio: [number, number, number
 
 /** The helper's spec and the clone flags for a container (what spawnContainer and the
  * daemon's shim, runtime/native/shim.ts, hand to wharf-init). Validates everything. */
-export async function encodeSpawnSpec(options: Omit<SpawnOptions, 'stdio' | 'beforeStart'>): Promise<{ spec: Buffer; flags: number }> {
+export async function encodeSpawnSpec(options: Omit<SpawnOptions, 'stdio' | 'beforeStart'>): Promise<{ spec: Buffer; flags: number; passFds: number[] }> {
   const o = options;
   if (typeof o !== 'object' || o === null) throw new InvalidSpecError('options must be an object');
   const w = new SpecWriter();
@@ -462,6 +509,7 @@ export async function encodeSpawnSpec(options: Omit<SpawnOptions, 'stdio' | 'bef
   // A new network namespace has only lo, down: bring it up (Docker's --network none).
   if (ns.net) w.add('lo', '1');
   writeBinds(w, o.binds);
+  const passFds = writeMounts(w, o.mounts);
   writeCgroupFs(w, o.cgroupfs, ns.cgroup);
   if (o.init !== undefined && typeof o.init !== 'boolean') throw new InvalidSpecError('init must be a boolean');
   if (o.init) w.add('init', '1');
@@ -469,13 +517,14 @@ export async function encodeSpawnSpec(options: Omit<SpawnOptions, 'stdio' | 'bef
   await writeSeccomp(w, o);
   const f = native().cloneFlags;
   const flags = f.mount | (ns.pid ? f.pid : 0) | (ns.net ? f.net : 0) | (ns.uts ? f.uts : 0) | (ns.ipc ? f.ipc : 0);
-  return { spec: w.buffer(), flags };
+  return { spec: w.buffer(), flags, passFds };
 }
 
 /** Starts a container. Resolves once its program was exec'd. */
 export async function spawnContainer(options: SpawnOptions): Promise<ContainerProcess> {
   if (typeof options !== 'object' || options === null) throw new InvalidSpecError('options must be an object');
   if (options.tty) throw new InvalidSpecError('tty needs the shim (wharf daemon)');
+  if (options.mounts?.length) throw new InvalidSpecError('mounts need the shim (wharf daemon)');
   const { spec, flags } = await encodeSpawnSpec(options);
   const stdio = checkStdio(options.stdio);
   if (options.beforeStart !== undefined && typeof options.beforeStart !== 'function') throw new InvalidSpecError('beforeStart must be a function');

@@ -17,6 +17,14 @@
 #include "../sync.h"
 #include "in-root.h"
 
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+
 static int rootfd = -1;
 static struct stat root_st;
 
@@ -164,30 +172,55 @@ static unsigned long kept_flags(int fd) {
   return f;
 }
 
-/* Host file or directory onto a target inside the root made with the source's type. */
+/* A fresh tmpfs on a directory inside the root (--tmpfs, --mount type=tmpfs). */
+static void setup_tmpfs(const struct bind *b) {
+  const int step = WHARF_STEP_BINDS;
+  int tgt = dir_in_root(step, b->target);
+  mount_on(step, "tmpfs", tgt, b->target, "tmpfs", b->flags, b->tmpfs);
+  close(tgt);
+}
+
+/* Host file or directory onto a target inside the root made with the source's
+   type; the mount is private (no propagation to or from the host). */
 static void setup_binds(const struct rootfs_plan *plan) {
   const int step = WHARF_STEP_BINDS;
   for (int i = 0; i < plan->nbinds; i++) {
     const struct bind *b = &plan->binds[i];
-    int src = open(b->source, O_PATH | O_CLOEXEC);
-    if (src < 0) fail(step, errno, "open bind source %s", b->source);
+    if (b->tmpfs) {
+      setup_tmpfs(b);
+      continue;
+    }
+    char what[32];
+    if (!b->source) snprintf(what, sizeof what, "(fd %d)", b->fd);
+    const char *name = b->source ? b->source : what;
+    int src = b->source ? open(b->source, O_PATH | O_CLOEXEC) : b->fd;
+    if (src < 0) fail(step, errno, "open bind source %s", name);
     struct stat st, tst;
-    if (fstat(src, &st) < 0) fail(step, errno, "stat bind source %s", b->source);
+    if (fstat(src, &st) < 0) fail(step, errno, "stat bind source %s", name);
     int dir = S_ISDIR(st.st_mode);
+    if (!dir && !S_ISREG(st.st_mode) && !b->source)
+      fail(step, EINVAL, "bind source for %s is neither a directory nor a file", b->target);
     int tgt = dir ? in_root_mkdirs(rootfd, b->target, 0755) : in_root_create_file(rootfd, b->target, 0644);
     if (tgt < 0) fail(step, errno, "create bind target %s", b->target);
     refuse_root(step, tgt, b->target);
     if (fstat(tgt, &tst) < 0) fail(step, errno, "stat bind target %s", b->target);
     if (dir != S_ISDIR(tst.st_mode))
-      fail(step, dir ? ENOTDIR : EISDIR, "bind %s: source is %s, target %s is not", b->source,
+      fail(step, dir ? ENOTDIR : EISDIR, "bind %s: source is %s, target %s is not", name,
            dir ? "a directory" : "a file", b->target);
-    mount_on(step, P(src).s, tgt, b->target, NULL, MS_BIND | MS_REC, NULL);
+    if (b->source) {
+      mount_on(step, P(src).s, tgt, b->target, NULL, MS_BIND | MS_REC, NULL);
+    } else if (syscall(SYS_move_mount, src, "", tgt, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+      /* fd binds are detached trees the shim cloned (open_tree): attached here */
+      fail(step, errno, "attach bind source %s on %s", name, b->target);
+    }
     close(src);
     close(tgt);
-    if (!b->readonly) continue;
     tgt = reopen(step, b->target);
-    /* A bind remount replaces the per-mount flags: keep nosuid/nodev/noexec of the source. */
-    mount_on(step, NULL, tgt, b->target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(tgt), NULL);
+    mount_on(step, NULL, tgt, b->target, NULL, MS_PRIVATE | MS_REC, NULL);
+    if (b->readonly) {
+      /* A bind remount replaces the per-mount flags: keep nosuid/nodev/noexec of the source. */
+      mount_on(step, NULL, tgt, b->target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(tgt), NULL);
+    }
     close(tgt);
   }
 }

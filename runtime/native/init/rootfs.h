@@ -8,8 +8,16 @@
 
 #include "helper.h"
 
+/* One mount onto a target inside the root, in the order given: a host path
+   (the node's own files); an inherited fd (volumes and user binds: the daemon
+   opened the source with O_PATH, the shim cloned it into a detached mount tree
+   with open_tree, so what was checked is what is mounted, attached here with
+   move_mount); or a fresh tmpfs. */
 struct bind {
-  const char *source; /* host path */
+  const char *source; /* host path, or NULL */
+  int fd;             /* a detached mount tree (open_tree, >= 5), or -1 */
+  const char *tmpfs;  /* tmpfs mount data ("size=65536k,mode=1777"), or NULL */
+  unsigned long flags; /* tmpfs: MS_* flags */
   const char *target; /* path inside the rootfs */
   int readonly;
 };

@@ -8,11 +8,14 @@
  *   0, 1, 2  the container's stdio
  *   3        SOCK_SEQPACKET end of the handshake socketpair
  *   4        memfd holding the spec
+ *   5...     O_PATH fds of bind sources (bind-fd), opened by the daemon and
+ *            passed by the shim; closed once mounted, and close-on-exec anyway
  *
  * Spec: a sequence of NUL-terminated "key", "value" string pairs. Repeated keys
- * (arg, env, group, mask, rpath, join, cgroup1) accumulate in order; a bind is
- * the three keys bind (host source), bind-target, bind-ro in this order. See
- * runtime/native/spawn.ts.
+ * (arg, env, group, mask, rpath, join, cgroup1) accumulate in order; a mount is
+ * bind (host path) | bind-fd (an inherited host fd, >= 5) | tmpfs (its data),
+ * then bind-target, bind-ro and for tmpfs mount-flags (hex MS_*), in this order.
+ * See runtime/native/spawn.ts.
  *
  * Handshake (numbered as in crun's comments):
  *   sync 1.  parent -> helper: one byte "G" once the helper sits in its cgroup
@@ -147,10 +150,20 @@ static void read_spec(void) {
     else if (!strcmp(k, "hostname")) spec.hostname = v;
     else if (!strcmp(k, "cwd")) spec.cwd = v;
     else if (!strcmp(k, "target")) spec.target = v;
-    else if (!strcmp(k, "bind")) {
+    else if (!strcmp(k, "bind") || !strcmp(k, "bind-fd") || !strcmp(k, "tmpfs")) {
       if (plan.nbinds >= MAX_BINDS) fail(WHARF_STEP_SPEC, E2BIG, "too many binds");
-      plan.binds[plan.nbinds++].source = v;
+      struct bind *b = &plan.binds[plan.nbinds++];
+      b->fd = -1;
+      if (k[0] == 't') b->tmpfs = v;
+      else if (k[4] == 0) b->source = v;
+      else {
+        char *e;
+        long fd = strtol(v, &e, 10);
+        if (*e || fd < 5 || fd > 65535) fail(WHARF_STEP_SPEC, EINVAL, "bad bind-fd %s", v);
+        b->fd = (int)fd;
+      }
     }
+    else if (!strcmp(k, "mount-flags") && plan.nbinds) plan.binds[plan.nbinds - 1].flags = strtoul(v, NULL, 16);
     else if (!strcmp(k, "bind-target") && plan.nbinds) plan.binds[plan.nbinds - 1].target = v;
     else if (!strcmp(k, "bind-ro") && plan.nbinds) plan.binds[plan.nbinds - 1].readonly = !strcmp(v, "1");
     else if (!strcmp(k, "cgroup1")) {
@@ -184,7 +197,7 @@ static void read_spec(void) {
   if (!spec.mode) fail(WHARF_STEP_SPEC, EINVAL, "no mode");
   if (spec.args.n == 0) fail(WHARF_STEP_SPEC, EINVAL, "no program");
   for (int i = 0; i < plan.nbinds; i++)
-    if (!plan.binds[i].target) fail(WHARF_STEP_SPEC, EINVAL, "bind %s without target", plan.binds[i].source);
+    if (!plan.binds[i].target) fail(WHARF_STEP_SPEC, EINVAL, "bind %d without target", i);
 }
 
 /* sync 1. */

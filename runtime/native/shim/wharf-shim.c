@@ -18,8 +18,12 @@
  * Usage (every option is set by runtime/native/shim.ts):
  *   wharf-shim -b BUNDLE -s SOCKET -H HELPER -S SPECFILE -f CLONEFLAGS -x EXITFILE
  *              [-c CGROUP_PROCS]... [-l LOGFILE [-m MAXSIZE] [-n MAXFILES]] [-t] [-i] [-o]
+ *              [-F N]
  *   fd 3 on entry: a pipe; the shim writes "ready\n" once its socket listens (or
  *   "error <message>\n") and closes it.
+ *   fds 4 .. 4+N-1 on entry (-F N): O_PATH fds of bind sources the daemon opened;
+ *   the shim clones each into a detached mount tree (open_tree) and wharf-init gets
+ *   those as its fds 5 .. 5+N-1 (its spec names them) to attach with move_mount.
  *
  * Socket protocol: the client sends lines; answers are lines.
  *   start                 -> "started <pid>" | "failed <step>\t<errno>\t<message>"
@@ -59,6 +63,19 @@
 
 #include "../sync.h"
 
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -77,7 +94,14 @@ static struct {
   unsigned long flags;
   long long maxsize;
   int maxfiles, tty, stdin_open, stdin_once;
+  int npass;          /* -F: fds 4.. on entry are bind sources for wharf-init */
 } opt = {.maxsize = -1, .maxfiles = 1};
+
+/* The bind-source fds (O_PATH) handed to wharf-init as its fds 5...: moved above
+   everything at entry, close-on-exec, dup'ed into place in the clone child only,
+   and closed here once the helper has them. */
+#define MAX_PASS 256
+static int pass_fds[MAX_PASS];
 
 enum { ST_CREATED, ST_RUNNING, ST_EXITED };
 static int state = ST_CREATED;
@@ -313,7 +337,9 @@ static int start_container(struct wharf_sync_error *err) {
     dup2(cerr, 2);
     dup2(sv[1], 3);
     dup2(spec, 4);
-    syscall(SYS_close_range, 5U, ~0U, CLOSE_RANGE_CLOEXEC);
+    /* pass_fds[i] >= 4 + 2 * npass > 5 + i: no dup2 here overwrites one still to come */
+    for (int i = 0; i < opt.npass; i++) dup2(pass_fds[i], 5 + i);
+    syscall(SYS_close_range, 5U + (unsigned)opt.npass, ~0U, CLOSE_RANGE_CLOEXEC);
     char *argv[] = {"wharf-init", NULL};
     char *envp[] = {NULL};
     execve(opt.helper, argv, envp);
@@ -324,6 +350,8 @@ static int start_container(struct wharf_sync_error *err) {
     _exit(127);
   }
   child = (pid_t)pid;
+  for (int i = 0; i < opt.npass; i++) close(pass_fds[i]);
+  opt.npass = 0;
   close(sv[1]);
   close(spec);
   if (out[1] >= 0) close(out[1]);
@@ -595,7 +623,7 @@ static int client_input(int i) {
 
 static void parse_args(int argc, char **argv) {
   int c;
-  while ((c = getopt(argc, argv, "b:s:H:S:f:x:c:l:m:n:tio")) != -1) {
+  while ((c = getopt(argc, argv, "b:s:H:S:f:x:c:l:m:n:tioF:")) != -1) {
     switch (c) {
       case 'b': opt.bundle = optarg; break;
       case 's': opt.socket = optarg; break;
@@ -612,6 +640,7 @@ static void parse_args(int argc, char **argv) {
       case 't': opt.tty = 1; break;
       case 'i': opt.stdin_open = 1; break;
       case 'o': opt.stdin_once = 1; break;
+      case 'F': opt.npass = atoi(optarg); break;
       default: die("unknown option");
     }
   }
@@ -621,6 +650,18 @@ static void parse_args(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   parse_args(argc, argv);
+  if (opt.npass < 0 || opt.npass > MAX_PASS) die("bad -F %d", opt.npass);
+  for (int i = 0; i < opt.npass; i++) {
+    /* A bind of a path opened in this mount namespace fails (EINVAL) in the container's
+       new one: clone the tree here into a detached mount (open_tree), which wharf-init
+       attaches with move_mount. Closing the fd unmounts a tree never attached. */
+    int tree = (int)syscall(SYS_open_tree, 4 + i, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    if (tree < 0) die("open_tree of bind source fd %d: %s", 4 + i, strerror(errno));
+    pass_fds[i] = fcntl(tree, F_DUPFD_CLOEXEC, 4 + opt.npass * 2);
+    if (pass_fds[i] < 0) die("bind source fd %d: %s", 4 + i, strerror(errno));
+    close(tree);
+    close(4 + i);
+  }
   /* Away from the daemon: it is not our parent, and its session is not ours. */
   pid_t p = fork();
   if (p < 0) die("fork: %s", strerror(errno));

@@ -22,6 +22,9 @@
  *       upper/ work/ rootfs/             overlay upper dir, work dir, mount point
  *       hosts hostname resolv.conf       the container's /etc files, bind-mounted (as Docker's)
  *     names/<name>                       claim of a container name: holds the container id
+ *     volumes/<name>/
+ *       _data/                           the volume's content (its Mountpoint, as Docker's)
+ *       volume.json                      its record: labels, options, created, anonymous
  *
  *   <execRoot>/                          default /run/wharf (short: unix socket paths)
  *     wharf.sock                         the daemon's Engine API socket (the default -H)
@@ -123,6 +126,19 @@ export class NodeLayout {
   }
   shimLogPath(id: string): string {
     return join(this.containerDir(id), 'shim.log');
+  }
+  get volumesDir(): string {
+    return join(this.root, 'volumes');
+  }
+  /** Volume names match [a-zA-Z0-9][a-zA-Z0-9_.-]+ (checked by the caller): safe as a file name. */
+  volumeDir(name: string): string {
+    return join(this.volumesDir, name);
+  }
+  volumeDataDir(name: string): string {
+    return join(this.volumeDir(name), '_data');
+  }
+  volumeRecordPath(name: string): string {
+    return join(this.volumeDir(name), 'volume.json');
   }
   execDir(id: string, execId: string): string {
     return join(this.containerDir(id), 'exec', execId);

@@ -163,6 +163,10 @@ export function registerContainerVerbs(program: Command): void {
     .option('--pids-limit <n>', 'tune container pids limit (-1 for unlimited)')
     .option('--network <mode>', 'connect a container to a network (none, host)')
     .option('--read-only', "mount the container's root filesystem as read only")
+    .option('-v, --volume <[src:]dst[:opts]>', 'bind mount a host path (/src) or mount a volume (name, or none: anonymous); opts ro, rw, nocopy; repeatable', collect)
+    .option('--mount <k=v,...>', 'attach a filesystem mount: type=bind|volume|tmpfs,source=,target=,readonly,volume-nocopy,tmpfs-size=,tmpfs-mode=; repeatable', collect)
+    .option('--tmpfs <dst[:opts]>', 'mount a tmpfs (default noexec,nosuid,nodev; opts size=, mode=, exec ...); repeatable', collect)
+    .option('--volumes-from <container[:ro|rw]>', "mount the volumes and binds of another container; repeatable", collect)
     .option('--cidfile <file>', 'write the container ID to the file')
     .action(async (image: string, command: string[], opts, cmd: Command) => {
       await clientVerb(

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_NODE_ROOT } from '../layout.js';
 
-async function confirm(question: string): Promise<boolean> {
+export async function confirm(question: string): Promise<boolean> {
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {

@@ -5,6 +5,7 @@ import { registerRunCommand } from './run.js';
 import { registerContainerCommands } from './containers.js';
 import { registerContainerVerbs } from './container-verbs.js';
 import { registerDaemonCommand } from './daemon.js';
+import { registerVolumeVerbs } from './volume-verbs.js';
 import { setCliContext } from './verb.js';
 import { DEFAULT_WHARF_HOST } from './engine/host.js';
 
@@ -15,5 +16,6 @@ export function registerRuntimeCommands(program: Command, env: Record<string, st
   registerRunCommand(program);
   registerContainerCommands(program);
   registerContainerVerbs(program);
+  registerVolumeVerbs(program);
   registerDaemonCommand(program);
 }

@@ -84,6 +84,10 @@ export function registerRunCommand(program: Command): void {
     .option('--pids-limit <n>', 'maximum number of processes (-1: unlimited)')
     .option('--network <mode>', 'none or host (in this process the default is none: only lo; the daemon decides its default)')
     .option('--read-only', 'mount the root filesystem read-only')
+    .option('-v, --volume <[src:]dst[:opts]>', 'bind mount a host path (/src) or mount a volume (name, or none: anonymous); opts ro, rw, nocopy; repeatable', collect)
+    .option('--mount <k=v,...>', 'attach a filesystem mount: type=bind|volume|tmpfs,source=,target=,readonly,volume-nocopy,tmpfs-size=,tmpfs-mode=; repeatable', collect)
+    .option('--tmpfs <dst[:opts]>', 'mount a tmpfs (default noexec,nosuid,nodev; opts size=, mode=, exec ...); repeatable', collect)
+    .option('--volumes-from <container[:ro|rw]>', "mount the volumes and binds of another container; repeatable", collect)
     .option('--cap-add <cap>', 'add a Linux capability (NET_ADMIN, CAP_SYS_TIME, ALL); repeatable', collect)
     .option('--cap-drop <cap>', 'drop a Linux capability (CHOWN, ALL); repeatable', collect)
     .option('--privileged', 'all capabilities, no seccomp, no masked paths, /sys writable, every host device')
@@ -106,6 +110,10 @@ export function registerRunCommand(program: Command): void {
           },
           'wharf: ',
         );
+      }
+      const o = opts as RunCliOptions & { volume?: string[]; mount?: string[]; tmpfs?: string[]; volumesFrom?: string[] };
+      if (o.volume?.length || o.mount?.length || o.tmpfs?.length || o.volumesFrom?.length) {
+        fail('-v, --mount, --tmpfs and --volumes-from need the node daemon (start it with `wharf daemon`, or point -H / WHARF_HOST at one)', 125);
       }
       if (opts.detach || opts.tty || opts.restart) {
         fail(`-d, -t and --restart need the node daemon (start it with \`wharf daemon\`, or point -H / WHARF_HOST at one)`, 125);

@@ -15,6 +15,7 @@ import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Digest } from '../../oci/names.js';
 import { conflict, notModified } from '../daemon/errors.js';
+import type { MountPoint } from '../volumes/mount-points.js';
 
 export type Status = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -91,6 +92,8 @@ export interface ContainerRecord {
   imageRef: string;
   /** diffIDs, bottom first: the container keeps working after `rmi -f` of its image */
   layers: Digest[];
+  /** binds, volumes and tmpfs (runtime/volumes/mount-points.ts), parents first */
+  mounts?: MountPoint[];
   state: State;
   restartCount: number;
   /** docker stop / kill: restart policies (but `always` at daemon start) leave it alone */

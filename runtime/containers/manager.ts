@@ -43,6 +43,9 @@ import {
 import { limitsOf, planCreate, planStart, signalNumber, type CreateBody } from './plan.js';
 import { NameIndex, newContainerId } from './names.js';
 import { parseSize } from './run-options.js';
+import type { VolumeStore } from '../volumes/store.js';
+import { planMountPoints } from '../volumes/mount-points.js';
+import { prepareMounts } from '../volumes/prepare.js';
 
 export interface ManagerOptions {
   layout: NodeLayout;
@@ -51,6 +54,7 @@ export interface ManagerOptions {
   events: EventBus;
   log: Logger;
   defaultRegistry: string;
+  volumes: VolumeStore;
 }
 
 export interface AttachStreams {
@@ -152,6 +156,11 @@ export class ContainerManager {
     return [...this.byId.values()];
   }
 
+  /** ids of the containers (any state) whose mount points use the volume */
+  volumeUsers(name: string, except?: string): string[] {
+    return [...this.byId.values()].filter((c) => c.id !== except && !c.removed && (c.rec.mounts ?? []).some((m) => m.Type === 'volume' && m.Name === name)).map((c) => c.id);
+  }
+
   /** By full id, name, or unique id prefix; 404 "No such container" otherwise. */
   find(ref: string): Container {
     const exact = this.byId.get(ref);
@@ -197,9 +206,23 @@ export class ContainerManager {
       if (e instanceof EngineError) throw e;
       throw badParameter((e as Error).message);
     }
+    const hc = body.HostConfig ?? {};
+    const mounts = planMountPoints(
+      { binds: hc.Binds, mounts: hc.Mounts, tmpfs: hc.Tmpfs, volumesFrom: hc.VolumesFrom, volumes: [image.config.Volumes, body.Volumes] },
+      (ref) => this.find(ref).rec.mounts ?? [],
+    );
     const id = newContainerId();
     const reserved = this.names.reserve(name, id);
+    const madeVolumes: string[] = [];
     try {
+      for (const m of mounts) {
+        if (m.Type !== 'volume') continue;
+        if (!this.o.volumes.get(m.Name!)) {
+          await this.o.volumes.create({ Name: m.Name }, m.Anonymous === true);
+          madeVolumes.push(m.Name!);
+        }
+        m.Source = this.o.volumes.mountpoint(m.Name!);
+      }
       if (!plan.config.Hostname) plan.config.Hostname = id.slice(0, 12);
       const rec: ContainerRecord = {
         id,
@@ -212,6 +235,7 @@ export class ContainerManager {
         imageId: image.configDigest,
         imageRef: image.reference,
         layers: image.layers.map((l) => l.diffId),
+        mounts,
         state: initialState(),
         restartCount: 0,
         manuallyStopped: false,
@@ -226,6 +250,7 @@ export class ContainerManager {
     } catch (e) {
       this.names.release(reserved, id);
       this.byId.delete(id);
+      for (const v of madeVolumes) await this.o.volumes.remove(v, []).catch(() => undefined);
       throw e;
     }
   }
@@ -267,7 +292,9 @@ export class ContainerManager {
     const driver = await this.cgroups();
     let cg: Cgroup | undefined;
     let mounted = false;
+    let prepared: { close(): void } | undefined;
     const undo = async () => {
+      prepared?.close();
       await cg?.destroy().catch(() => undefined);
       if (mounted) await unmountSnapshot(this.layout, id).catch(() => undefined);
     };
@@ -285,7 +312,10 @@ export class ContainerManager {
       ]);
       cg = cgroup;
       const startPlan = await planStart(rec, this.layout.rootfsDir(id));
-      const { spec, flags } = await encodeSpawnSpec({ ...startPlan, tty: rec.config.Tty });
+      const ready = await prepareMounts(rec.mounts ?? [], this.layout.rootfsDir(id), this.o.volumes);
+      prepared = ready;
+      if (ready.copied) await this.save(c);
+      const { spec, flags, passFds } = await encodeSpawnSpec({ ...startPlan, mounts: ready.mounts, tty: rec.config.Tty });
       await writeFile(this.layout.initSpecPath(id), spec, { mode: 0o600 });
       await rm(this.layout.exitFilePath(id), { force: true });
       const socket = this.socketOf(id);
@@ -305,7 +335,9 @@ export class ContainerManager {
         openStdin: rec.config.OpenStdin,
         stdinOnce: rec.config.StdinOnce,
         stderrFile: this.layout.shimLogPath(id),
+        passFds,
       });
+      ready.close();
       const monitor = await ShimClient.connect(socket);
       // Attach clients waiting for this start connect before the program runs.
       for (const a of c.pendingAttach.splice(0)) {
@@ -535,7 +567,7 @@ export class ContainerManager {
 
   /* ---------- remove, rename ---------- */
 
-  remove(ref: string, force: boolean): Promise<void> {
+  remove(ref: string, force: boolean, volumes = false): Promise<void> {
     const c = this.find(ref);
     return this.withLock(c, async () => {
       if (c.removed) return;
@@ -545,11 +577,20 @@ export class ContainerManager {
         c.rec.manuallyStopped = true;
         await this.stopLocked(c, 9, -1);
       }
-      await this.removeLocked(c);
+      await this.removeLocked(c, volumes);
     });
   }
 
-  private async removeLocked(c: Container): Promise<void> {
+  /** rm -v, --rm: the container's anonymous volumes that no other container uses (dockerd keeps those quietly). */
+  private async removeAnonymousVolumes(c: Container): Promise<void> {
+    for (const m of c.rec.mounts ?? []) {
+      if (m.Type !== 'volume' || !m.Anonymous || !this.o.volumes.get(m.Name!)) continue;
+      if (this.volumeUsers(m.Name!, c.id).length > 0) continue;
+      await this.o.volumes.remove(m.Name!, []).catch((e: Error) => this.log.warn({ err: e, id: c.id, volume: m.Name }, 'removing an anonymous volume failed'));
+    }
+  }
+
+  private async removeLocked(c: Container, volumes = c.rec.hostConfig.AutoRemove): Promise<void> {
     if (c.removed) return;
     setStatus(c.rec.state, 'removing');
     await this.save(c);
@@ -567,6 +608,7 @@ export class ContainerManager {
     }
     c.removed = true;
     this.byId.delete(c.id);
+    if (volumes) await this.removeAnonymousVolumes(c);
     this.names.release(c.rec.name, c.id);
     this.execs?.forget(c.id);
     for (const a of c.pendingAttach.splice(0)) a.reject(noSuchContainer(c.id));

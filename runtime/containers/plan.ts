@@ -42,9 +42,13 @@ export interface CreateBody {
   WorkingDir?: string;
   StopSignal?: string;
   StopTimeout?: number | null;
+  /** anonymous volumes (`-v /path`), besides the image's */
+  Volumes?: Record<string, unknown> | null;
   HostConfig?: Partial<HostConfig> & {
     Binds?: string[] | null;
     Mounts?: unknown[] | null;
+    Tmpfs?: Record<string, string> | null;
+    VolumesFrom?: string[] | null;
     Privileged?: boolean;
     CapAdd?: string[] | null;
     CapDrop?: string[] | null;
@@ -102,7 +106,6 @@ export function planCreate(body: CreateBody, image: ImageRecord): CreatePlan {
   const img = image.config;
   const hc = body.HostConfig ?? {};
   const warnings: string[] = [];
-  if ((hc.Binds?.length ?? 0) > 0 || (hc.Mounts?.length ?? 0) > 0) throw badParameter('bind mounts and volumes are not supported by this node yet');
   if (Array.isArray(hc.Devices) && hc.Devices.length > 0) throw badParameter('--device is not supported through the daemon yet: use wharf run --root');
   securityOf(hc); // CapAdd, CapDrop, Privileged, SecurityOpt: refused here when invalid
   if (hc.PortBindings && Object.keys(hc.PortBindings).length > 0) throw badParameter('published ports need bridge networking, which this node does not have yet');
@@ -182,6 +185,7 @@ export function planCreate(body: CreateBody, image: ImageRecord): CreatePlan {
     WorkingDir: body.WorkingDir || img.WorkingDir || '',
     Labels: { ...(img.Labels ?? {}), ...(body.Labels ?? {}) },
     StopSignal: stopSignal,
+    Volumes: img.Volumes || body.Volumes ? { ...(img.Volumes ?? {}), ...(body.Volumes ?? {}) } : null,
   };
   if (typeof body.StopTimeout === 'number') config.StopTimeout = body.StopTimeout;
   return { config, hostConfig, path: argv[0]!, args: argv.slice(1), warnings };

@@ -4,6 +4,7 @@
  */
 import type { NodeLayout } from '../layout.js';
 import type { ContainerRecord } from '../containers/container.js';
+import { mountView } from '../volumes/mount-points.js';
 
 /** go-units HumanDuration, as `docker ps` prints it. */
 export function humanDuration(ms: number): string {
@@ -62,7 +63,7 @@ export function summaryOf(r: ContainerRecord): Record<string, unknown> {
     Status: statusText(r),
     HostConfig: { NetworkMode: r.hostConfig.NetworkMode },
     NetworkSettings: { Networks: {} },
-    Mounts: [],
+    Mounts: (r.mounts ?? []).map(mountView),
   };
 }
 
@@ -91,7 +92,7 @@ export function inspectOf(r: ContainerRecord, layout: NodeLayout, execIds: strin
       Name: 'overlay2',
       Data: { UpperDir: layout.upperDir(r.id), WorkDir: layout.workDir(r.id), MergedDir: layout.rootfsDir(r.id) },
     },
-    Mounts: [],
+    Mounts: (r.mounts ?? []).map(mountView),
     Config: r.config,
     NetworkSettings: { Bridge: '', SandboxID: '', Ports: {}, SandboxKey: '', Networks: {} },
   };

@@ -138,7 +138,7 @@ export function registerContainerRoutes(router: Router, deps: DaemonDeps, contai
   });
 
   router.delete('/containers/{id}', async (call) => {
-    await containers.remove(call.params.id!, boolParam(call.query, 'force'));
+    await containers.remove(call.params.id!, boolParam(call.query, 'force'), boolParam(call.query, 'v'));
     sendEmpty(call, 204);
   });
 

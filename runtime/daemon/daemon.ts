@@ -17,6 +17,8 @@ import { ContainerManager } from '../containers/manager.js';
 import { registerContainerRoutes } from './containers.js';
 import { registerExecRoutes } from './exec.js';
 import { ExecManager } from '../containers/exec.js';
+import { VolumeStore } from '../volumes/store.js';
+import { registerVolumeRoutes } from './volumes.js';
 
 export interface DaemonOptions {
   root: string;
@@ -55,12 +57,14 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const [id, cgroupVersion] = await Promise.all([nodeId(layout), detectCgroupVersion()]);
   const events = new EventBus();
   const images = new ImageStore(layout, { defaultRegistry: o.defaultRegistry });
-  const containers = new ContainerManager({ layout, execRoot: o.execRoot, images, events, log: o.log, defaultRegistry: o.defaultRegistry });
+  const volumes = new VolumeStore(layout);
+  await volumes.load();
+  const containers = new ContainerManager({ layout, execRoot: o.execRoot, images, events, log: o.log, defaultRegistry: o.defaultRegistry, volumes });
   await containers.load();
   const execs = new ExecManager(containers, o.execRoot);
   containers.execs = execs;
   const deps: DaemonDeps = { layout, images, defaultRegistry: o.defaultRegistry, containers, events, log: o.log };
-  const router = buildRouter(deps, [(r, d) => registerSystemRoutes(r, d, { id, cgroupVersion }), registerImageRoutes, (r) => registerContainerRoutes(r, deps, containers), (r) => registerExecRoutes(r, containers, execs)]);
+  const router = buildRouter(deps, [(r, d) => registerSystemRoutes(r, d, { id, cgroupVersion }), registerImageRoutes, (r) => registerContainerRoutes(r, deps, containers), (r) => registerExecRoutes(r, containers, execs), (r) => registerVolumeRoutes(r, volumes, containers)]);
   const listeners: Listener[] = [];
   try {
     for (const a of addresses) listeners.push(await listen(a, router, o.log, { ...(gid !== undefined ? { gid } : {}), ...(o.tls ? { tls: o.tls } : {}) }));

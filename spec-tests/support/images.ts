@@ -150,6 +150,8 @@ export interface ImageConfigInput {
   User?: string;
   StopSignal?: string;
   Labels?: Record<string, string>;
+  /** VOLUME: anonymous volumes of every container of the image */
+  Volumes?: Record<string, object>;
   architecture?: string;
   os?: string;
   variant?: string;

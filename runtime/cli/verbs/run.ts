@@ -14,8 +14,9 @@ import type { RawRunFlags } from '../../containers/run-options.js';
 import { pumpStreams } from './streams.js';
 import { pullImage } from './images.js';
 import { qualifyName } from '../verb.js';
+import { volumeFields, type VolumeFlags } from './volume-flags.js';
 
-export interface ClientRunFlags extends RawRunFlags {
+export interface ClientRunFlags extends RawRunFlags, VolumeFlags {
   detach?: boolean;
   tty?: boolean;
   restart?: string;
@@ -92,6 +93,11 @@ export async function createBody(image: string, args: string[], raw: ClientRunFl
     ...(raw.securityOpt?.length ? { SecurityOpt: await Promise.all(raw.securityOpt.map(inlineSeccompProfile)) } : {}),
     ...(raw.device?.length ? { Devices: raw.device.map(deviceMapping) } : {}),
   };
+  const vf = volumeFields(raw);
+  if (vf.binds.length) hostConfig.Binds = vf.binds;
+  if (vf.mounts.length) hostConfig.Mounts = vf.mounts;
+  if (Object.keys(vf.tmpfs).length) hostConfig.Tmpfs = vf.tmpfs;
+  if (vf.volumesFrom.length) hostConfig.VolumesFrom = vf.volumesFrom;
   return {
     name: flags.name,
     cidfile: flags.cidfile,
@@ -110,6 +116,7 @@ export async function createBody(image: string, args: string[], raw: ClientRunFl
       WorkingDir: flags.workdir ?? '',
       Entrypoint: flags.entrypoint === undefined ? null : [flags.entrypoint],
       Labels: {},
+      ...(Object.keys(vf.volumes).length ? { Volumes: vf.volumes } : {}),
       HostConfig: hostConfig,
     },
   };

@@ -10,7 +10,7 @@ import { open, unlink, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, SizeMismatchError, UploadBusyError, UploadOffsetError, UploadUnknownError } from './errors.js';
 import { digestAlgorithm, type Digest, type DigestAlgorithm } from '../oci/names.js';
-import type { BlobInfo, ByteRange, Upload } from './types.js';
+import type { AppendOptions, BlobInfo, ByteRange, Upload } from './types.js';
 
 /** Appends are gathered into writes of about this size. */
 const WRITE_BATCH_BYTES = 1 << 20;
@@ -53,7 +53,12 @@ export class FsUpload implements Upload {
     return this.bytes;
   }
 
-  async append(stream: Readable, offset: number, declaredBytes = Infinity): Promise<number> {
+  get localPath(): string {
+    return this.path;
+  }
+
+  async append(stream: Readable, offset: number, declaredBytes = Infinity, options: AppendOptions = {}): Promise<number> {
+    const syncAhead = options.syncAhead ?? true;
     if (this.busy) throw new UploadBusyError(this.id);
     if (offset !== this.bytes) throw new UploadOffsetError(this.bytes, offset);
     this.busy = true;
@@ -76,12 +81,17 @@ export class FsUpload implements Upload {
     let unsynced = 0;
     const flushBatch = async (batch: Buffer[], bytes: number): Promise<void> => {
       await writing;
+      const end = position + bytes;
       writing = fh.writev(batch, position);
+      if (options.onWritten) {
+        const told = options.onWritten;
+        writing = writing.then(() => told(end));
+      }
       // Awaited later; marked handled now so a failing write cannot become an unhandled rejection.
       writing.catch(() => undefined);
-      position += bytes;
+      position = end;
       unsynced += bytes;
-      if (unsynced >= SYNC_AHEAD_BYTES) {
+      if (syncAhead && unsynced >= SYNC_AHEAD_BYTES) {
         await syncing;
         syncing = writing.then(() => fh.datasync());
         syncing.catch(() => undefined);
@@ -140,11 +150,7 @@ export class FsUpload implements Upload {
     if (this.busy) throw new UploadBusyError(this.id);
     this.busy = true;
     try {
-      if (expectedSize !== undefined && expectedSize !== this.bytes) {
-        throw new SizeMismatchError(`upload holds ${this.bytes} bytes, not the ${expectedSize} declared`);
-      }
-      const actual = await this.verify(expected);
-      if (actual !== expected) throw new DigestMismatchError(expected, actual);
+      await this.verify(expected, expectedSize);
       await this.flush();
       await this.store.moveIntoPlace(this.path, expected);
       this.store.forget(this.id);
@@ -162,7 +168,15 @@ export class FsUpload implements Upload {
     await this.removeFile();
   }
 
-  private async verify(expected: Digest): Promise<string> {
+  async verify(expected: Digest, expectedSize?: number): Promise<void> {
+    if (expectedSize !== undefined && expectedSize !== this.bytes) {
+      throw new SizeMismatchError(`upload holds ${this.bytes} bytes, not the ${expectedSize} declared`);
+    }
+    const actual = await this.currentDigest(expected);
+    if (actual !== expected) throw new DigestMismatchError(expected, actual);
+  }
+
+  private async currentDigest(expected: Digest): Promise<string> {
     const algorithm = digestAlgorithm(expected);
     if (algorithm === 'sha256') return `sha256:${this.hash.copy().digest('hex')}`;
     // Only sha256 is kept running; other algorithms are rare and hashed from the file.

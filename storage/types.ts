@@ -45,6 +45,28 @@ export interface BlobStore {
   list(): AsyncIterable<Digest>;
 }
 
+export interface AppendOptions {
+  /** Called with the upload's size each time more of the stream reached its file (a fill's readers follow it). */
+  onWritten?(size: number): void;
+  /**
+   * Start the disk's write-back every so often while appending, so that commit's fsync has
+   * little left (default true). A cache fill passes false: its readers must never wait for
+   * the disk, and it fsyncs once, at commit.
+   */
+  syncAhead?: boolean;
+}
+
+/** A file still being written (a cache fill), sent by sendfile(2) as it grows. */
+export interface GrowingFile {
+  /** The file's path once it exists; undefined when it cannot be sent this way (any more). */
+  path(): Promise<string | undefined>;
+  /**
+   * Resolves with the end (exclusive) of what may be sent now, once that is past `from`;
+   * rejects when the rest will never come (the fill failed before its bytes verified).
+   */
+  readableAfter(from: number): Promise<number>;
+}
+
 /** A writer that commits or cancels: nothing half-written becomes visible. */
 export interface Upload {
   readonly id: string;
@@ -55,7 +77,15 @@ export interface Upload {
    * `declaredBytes`, when given, is exactly what the stream must carry (else
    * SizeMismatchError, nothing kept   * past the old size). Resolves with the new size.
    */
-  append(stream: Readable, offset: number, declaredBytes?: number): Promise<number>;
+  append(stream: Readable, offset: number, declaredBytes?: number, options?: AppendOptions): Promise<number>;
+  /** Throws DigestMismatchError (or SizeMismatchError) unless the bytes so far are `expected`; commits nothing. */
+  verify(expected: Digest, expectedSize?: number): Promise<void>;
+  /**
+   * The local file the bytes are appended to, for sendfile(2) of a growing upload (a
+   * cache fill); absent on remote stores. It goes at commit or cancel: a file opened
+   * before stays readable.
+   */
+  readonly localPath?: string;
   /**
    * The bytes appended so far, or part of them (a range past them yields what there is).
    * The proxy cache's late readers follow a growing upload with it. UploadUnknownError
@@ -196,8 +226,11 @@ export interface Chunk {
 export interface RegistryService {
   statBlob(repo: RepositoryName, digest: Digest): Promise<BlobInfo>;
   readBlob(info: BlobInfo, range?: ByteRange): Promise<Readable>;
-  /** The blob's local file when it has one and may be sent as is (sendfile); undefined otherwise. */
-  blobFile?(info: BlobInfo): string | undefined;
+  /**
+   * The blob's local file when it has one and may be sent as is (sendfile), or a file still
+   * growing (a cache fill, which this may start); undefined otherwise.
+   */
+  blobFile?(info: BlobInfo): string | GrowingFile | undefined;
   deleteBlob(repo: RepositoryName, digest: Digest): Promise<void>;
   mountBlob(repo: RepositoryName, digest: Digest, from?: RepositoryName): Promise<BlobInfo | undefined>;
 

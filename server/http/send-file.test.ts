@@ -98,3 +98,84 @@ test('a client that goes away mid-body: the connection closes, the server serves
   const again = await fetchBody('/0/1000', new Agent({ keepAlive: false }));
   assert.ok(again.equals(bytes.subarray(0, 1000)));
 });
+
+/** A GrowingFile over `path`, written by the test: `grow(n)` makes n more bytes sendable, `fail()` ends it. */
+function growingFile(path: string) {
+  let readable = 0;
+  let failed: Error | undefined;
+  const waiting: (() => void)[] = [];
+  const wake = () => waiting.splice(0).forEach((w) => w());
+  return {
+    file: {
+      path: async () => path,
+      readableAfter: async (from: number): Promise<number> => {
+        for (;;) {
+          if (readable > from) return readable;
+          if (failed) throw failed;
+          await new Promise<void>((r) => waiting.push(r));
+        }
+      },
+    },
+    grow(n: number) {
+      readable += n;
+      wake();
+    },
+    fail() {
+      failed = new Error('the fill failed');
+      wake();
+    },
+  };
+}
+
+/** One request to a server that answers with `body`, returning what arrived and whether it was cut short. */
+function serveOnce(body: (res: import('node:http').ServerResponse) => Promise<unknown>): Promise<{ bytes: Buffer; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer((_req, out) => void body(out));
+    probe.listen(0, '127.0.0.1', () => {
+      get({ host: '127.0.0.1', port: (probe.address() as AddressInfo).port, path: '/', agent: false }, (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        const done = (complete: boolean) => probe.close(() => resolve({ bytes: Buffer.concat(chunks), complete }));
+        r.on('end', () => done(r.complete));
+        r.on('error', () => done(false));
+      }).on('error', reject);
+    });
+  });
+}
+
+test('a growing file goes out as it is written, every byte exact, and only what was made sendable', async () => {
+  const path = join(dir, 'growing');
+  await writeFile(path, '');
+  const g = growingFile(path);
+  const { bytes: got, complete } = await serveOnce(async (out) => {
+    out.setHeader('Content-Length', bytes.length);
+    const sending = sendFileBody(out, g.file, 0, bytes.length);
+    // Written in 3 MiB steps, each made sendable only after it is on file.
+    for (let at = 0; at < bytes.length; at += 3 << 20) {
+      const part = bytes.subarray(at, Math.min(at + (3 << 20), bytes.length));
+      await writeFile(path, part, { flag: 'a' });
+      g.grow(part.length);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return sending;
+  });
+  assert.ok(complete);
+  assert.ok(got.equals(bytes));
+});
+
+test('a growing file that will never reach its end: the connection is cut, not completed', async () => {
+  const path = join(dir, 'failing');
+  await writeFile(path, bytes.subarray(0, 1 << 20));
+  const g = growingFile(path);
+  const { bytes: got, complete } = await serveOnce(async (out) => {
+    out.setHeader('Content-Length', bytes.length);
+    const sending = sendFileBody(out, g.file, 0, bytes.length);
+    g.grow(1 << 20);
+    await new Promise((r) => setTimeout(r, 50));
+    g.fail();
+    return sending;
+  });
+  assert.equal(complete, false);
+  assert.ok(got.length <= 1 << 20);
+  assert.ok(got.equals(bytes.subarray(0, got.length)));
+});

@@ -2,34 +2,40 @@
  * Single-flight cache fills: one upstream download per digest, however many clients ask.
  *
  * The first request starts a fill: the upstream body streams into an Upload of the blob
- * store (hashed as it is written, as a push is), and every request for that digest --
- * first or late -- follows the growing upload file from where it wants to start. A
- * client that goes away stops only its own reader; the fill goes on for the others and
- * for the cache. The blob becomes visible (renamed into the store, linked) only after its
- * digest and size verified. Until then a reader holds back the blob's last byte, so no
- * client ever receives a whole blob that has not verified; on a mismatch or an upstream
- * failure every reader's stream errors, and the connection is cut short.
+ * store (hashed as it is written, as a push is; no write-back forced while it runs, one
+ * fsync at commit), and every request for that digest -- first or late -- follows the
+ * growing upload file from where it wants to start: by sendfile(2) from the file on plain
+ * HTTP (blobFile gives a GrowingFile), else as a stream of reads. Nothing is re-read to
+ * verify, and a reader never waits for the disk, only for the upstream. A client that
+ * goes away stops only its own reader; the fill goes on for the others and for the cache.
+ * Readers hold back the blob's last byte until the digest and size verified, so no client
+ * ever receives a whole blob that has not; on a mismatch or an upstream failure before
+ * that, every reader's stream errors and the connection is cut short. The blob becomes
+ * visible (fsynced, renamed into the store, linked) after it verified.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { UploadUnknownError } from '../../storage/errors.js';
-import type { BlobInfo, BlobStore, ByteRange, Upload } from '../../storage/types.js';
+import type { BlobInfo, BlobStore, ByteRange, GrowingFile, Upload } from '../../storage/types.js';
 import type { Digest } from '../../oci/names.js';
 import type { BlobResponse } from '../../oci/client.js';
 
-type FillState = 'filling' | 'done' | 'failed';
-
-/** A follower reads the growing file in batches of at least this much (or to its end). */
+/** A stream follower reads the growing file in batches of at least this much (or to its end). */
 const FOLLOW_BATCH_BYTES = 1 << 20;
 
 export class BlobFill extends EventEmitter {
-  state: FillState = 'filling';
+  /** filling -> verified (every byte written, digest and size right) -> committed; or failed */
+  state: 'filling' | 'verified' | 'committed' | 'failed' = 'filling';
+  /** set when it failed: before it verified, readers' streams error with it */
   error: Error | undefined;
-  /** bytes handed to the upload so far (the file may lag a little behind) */
-  received = 0;
+  /** bytes in the upload's file so far */
+  written = 0;
+  /** the digest and size checked out: readers may have every byte */
+  verified = false;
   readonly done: Promise<BlobInfo>;
   private upload: Upload | undefined;
+  private readonly begun: Promise<Upload>;
 
   constructor(
     readonly digest: Digest,
@@ -45,6 +51,8 @@ export class BlobFill extends EventEmitter {
   ) {
     super();
     this.setMaxListeners(0);
+    this.begun = this.blobs.beginUpload(randomUUID());
+    this.begun.catch(() => undefined);
     this.done = this.run(open);
     // Readers observe failures through their streams; the promise itself is for bookkeeping.
     this.done.catch(() => undefined);
@@ -52,28 +60,29 @@ export class BlobFill extends EventEmitter {
 
   private async run(open: () => Promise<BlobResponse>): Promise<BlobInfo> {
     try {
-      this.upload = await this.blobs.beginUpload(randomUUID());
+      const upload = (this.upload = await this.begun);
       const response = await open();
       if (response.size !== undefined && response.size !== this.size) {
         response.body.destroy();
         throw new Error(`upstream announced ${response.size} bytes for ${this.digest}, not the ${this.size} it reported before`);
       }
-      const counter = new Transform({
-        transform: (chunk: Buffer, _enc, cb) => {
-          this.received += chunk.length;
-          cb(null, chunk);
+      await upload.append(response.body, 0, this.size, {
+        syncAhead: false,
+        onWritten: (size) => {
+          this.written = size;
           this.emit('progress');
         },
       });
-      response.body.on('error', (err) => counter.destroy(err));
-      await this.upload.append(response.body.pipe(counter), 0, this.size);
-      const upload = this.upload;
+      await upload.verify(this.digest, this.size);
+      this.verified = true;
+      this.state = 'verified';
+      this.emit('progress');
       const info = await this.guard(async () => {
         const committed = await upload.commit(this.digest, this.size);
         await this.onCommitted(committed);
         return committed;
       });
-      this.state = 'done';
+      this.state = 'committed';
       this.emit('progress');
       return info;
     } catch (err) {
@@ -85,9 +94,31 @@ export class BlobFill extends EventEmitter {
     }
   }
 
-  /** How far a reader may go now: everything once verified, else what arrived minus the last byte. */
+  /** How far a reader may go now: everything once verified, else what is on file minus the last byte. */
   private readable(): number {
-    return this.state === 'done' ? this.size : Math.min(this.received, this.size - 1);
+    return this.verified ? this.size : Math.min(this.written, this.size - 1);
+  }
+
+  /** Resolves once more than `from` bytes may be read, with how many; rejects if they never will. */
+  async readableAfter(from: number): Promise<number> {
+    for (;;) {
+      const readable = this.readable();
+      if (readable > from) return readable;
+      if (this.state === 'failed' && !this.verified) throw this.error ?? new Error('cache fill failed');
+      await once(this, 'progress');
+    }
+  }
+
+  /** The growing file for sendfile(2), while there is one to open (until commit renames it). */
+  file(): GrowingFile | undefined {
+    if (this.state === 'committed' || this.state === 'failed') return undefined;
+    return {
+      path: async () => {
+        const upload = await this.begun.catch(() => undefined);
+        return this.state === 'committed' || this.state === 'failed' ? undefined : upload?.localPath;
+      },
+      readableAfter: (from) => this.readableAfter(from),
+    };
   }
 
   /** A stream of [range.start, range.end] (default: all) that follows the fill. */
@@ -98,19 +129,15 @@ export class BlobFill extends EventEmitter {
   private async *chunks(start: number, end: number): AsyncGenerator<Buffer> {
     let pos = start;
     while (pos < end) {
-      if (this.state === 'failed') throw this.error ?? new Error('cache fill failed');
-      if (this.state === 'done') {
+      if (this.state === 'committed') {
         yield* (await this.blobs.read(this.digest, { start: pos, end: end - 1 })) as AsyncIterable<Buffer>;
         return;
       }
-      // Read in batches rather than once per upstream chunk: one open per MiB, not per 64 KiB.
-      if (this.readable() - pos < Math.min(FOLLOW_BATCH_BYTES, end - pos)) {
-        await once(this, 'progress');
-        continue;
-      }
+      // Read in batches rather than once per write: one open per MiB at least.
+      const readable = await this.readableAfter(Math.min(pos + FOLLOW_BATCH_BYTES, end) - 1);
       let got = 0;
       try {
-        const stream = await this.upload!.read({ start: pos, end: Math.min(this.readable(), end) - 1 });
+        const stream = await (await this.begun).read({ start: pos, end: Math.min(readable, end) - 1 });
         for await (const c of stream as AsyncIterable<Buffer>) {
           got += c.length;
           pos += c.length;
@@ -120,8 +147,11 @@ export class BlobFill extends EventEmitter {
         // Committed (renamed) or cancelled between our check and the read: the state says which.
         if (!(err instanceof UploadUnknownError) && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
-      // The file lags what was received by a write batch: wait rather than spin.
-      if (got === 0 && this.state === 'filling') await once(this, 'progress');
+      if (got > 0) continue;
+      // The upload's file is gone: it failed, or it commits and the store is about to have the blob.
+      const state = this.state as BlobFill['state'];
+      if (state === 'failed') throw this.error ?? new Error('cache fill failed');
+      if (state !== 'committed') await once(this, 'progress');
     }
   }
 }

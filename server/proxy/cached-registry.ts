@@ -23,6 +23,7 @@ import type {
   BlobStore,
   ByteRange,
   Chunk,
+  GrowingFile,
   ManifestContent,
   ManifestDescriptor,
   ManifestReference,
@@ -58,8 +59,11 @@ export interface CacheObserver {
 
 const sourceKey = (s: CachedName): string => `${s.upstream.name}/${s.remote}`;
 
-/** A blob the upstream has and we do not (yet): the handle readBlob turns into a fill. */
+/** A blob the upstream has and we do not (yet): the handle blobFile or readBlob turns into a fill. */
 class RemoteBlob implements BlobInfo {
+  /** the fill this request joined (or started), once it did: one join per request */
+  fill: BlobFill | undefined;
+
   constructor(
     readonly digest: Digest,
     readonly size: number,
@@ -165,6 +169,22 @@ export class CachingRegistry implements RegistryService {
 
   async readBlob(info: BlobInfo, range?: ByteRange): Promise<Readable> {
     if (!(info instanceof RemoteBlob)) return this.inner.readBlob(info, range);
+    return this.joinFill(info).follow(range);
+  }
+
+  /**
+   * The stored file, for the sendfile path; for a blob not cached yet, the growing file of
+   * its fill (started or joined now). A blob stored while a fill for it is still running
+   * (its commit window) streams through readBlob.
+   */
+  blobFile(info: BlobInfo): string | GrowingFile | undefined {
+    if (info instanceof RemoteBlob) return this.joinFill(info).file();
+    return this.fills.get(info.digest) ? undefined : this.inner.blobFile?.(info);
+  }
+
+  /** The request's fill: the running one for this digest and source, or a new one. */
+  private joinFill(info: RemoteBlob): BlobFill {
+    if (info.fill) return info.fill;
     const { repo, source } = info;
     const { fill, joined } = this.fills.join(info.digest, () => {
       this.observer.miss?.(source.upstream.name, 'blob');
@@ -191,16 +211,8 @@ export class CachingRegistry implements RegistryService {
     fill.done.catch((err: unknown) => {
       if (isUpstreamFailure(err)) this.observer.upstreamError?.(source.upstream.name);
     });
-    return fill.follow(range);
-  }
-
-  /**
-   * The stored file, for the sendfile path; never for a blob handed out as a RemoteBlob
-   * (not in the store yet) or being filled (readers must follow the fill): those go
-   * through readBlob.
-   */
-  blobFile(info: BlobInfo): string | undefined {
-    return info instanceof RemoteBlob || this.fills.get(info.digest) ? undefined : this.inner.blobFile?.(info);
+    info.fill = fill;
+    return fill;
   }
 
   async deleteBlob(repo: RepositoryName, digest: Digest): Promise<void> {

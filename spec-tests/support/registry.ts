@@ -19,6 +19,8 @@ export interface TestRegistry {
   pid?: number;
   /** its filesystem storage's root directory, when it has one of its own */
   dataDir?: string;
+  /** registry:2's Prometheus metrics (its debug listener), when asked for */
+  metricsUrl?: string;
   close(): Promise<void>;
 }
 
@@ -41,10 +43,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** `accessLog`: log every request as registry:2 does by default (for fair benchmarks). */
-export async function startReferenceRegistry(options: { accessLog?: boolean } = {}): Promise<TestRegistry> {
+/**
+ * `accessLog`: log every request as registry:2 does by default (for fair benchmarks).
+ * `metrics`: serve Prometheus metrics on a debug listener (its own count of the bytes it sent).
+ */
+export async function startReferenceRegistry(options: { accessLog?: boolean; metrics?: boolean } = {}): Promise<TestRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-refreg-'));
   const port = await freePort();
+  const debugPort = options.metrics ? await freePort() : undefined;
   const configPath = join(dir, 'config.yml');
   await writeFile(
     configPath,
@@ -52,7 +58,9 @@ export async function startReferenceRegistry(options: { accessLog?: boolean } = 
       'version: 0.1',
       options.accessLog ? 'log: { level: info }' : 'log: { level: error, accesslog: { disabled: true } }',
       `storage: { filesystem: { rootdirectory: ${join(dir, 'data')} }, delete: { enabled: true } }`,
-      `http: { addr: 127.0.0.1:${port} }`,
+      debugPort === undefined
+        ? `http: { addr: 127.0.0.1:${port} }`
+        : `http: { addr: 127.0.0.1:${port}, debug: { addr: 127.0.0.1:${debugPort}, prometheus: { enabled: true, path: /metrics } } }`,
       '',
     ].join('\n'),
   );
@@ -80,6 +88,7 @@ export async function startReferenceRegistry(options: { accessLog?: boolean } = 
     host: `127.0.0.1:${port}`,
     pid: child.pid!,
     dataDir: join(dir, 'data'),
+    ...(debugPort === undefined ? {} : { metricsUrl: `http://127.0.0.1:${debugPort}/metrics` }),
     async close() {
       child.kill('SIGTERM');
       await exited;

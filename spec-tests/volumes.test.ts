@@ -109,12 +109,13 @@ describe('bind mounts', () => {
     assert.match(r.stderr, /Read-only file system/);
     assert.equal(existsSync(join(host, 'f')), false);
     await ok(['create', '--name', `b-${RUN}`, '-v', `${host}:/data:rw`, '-v', `${join(work, 'bind', 'ro2')}:/ro2:ro`, img.base, 'true']);
-    const mounts = JSON.parse(await ok(['inspect', '--format', '{{json .Mounts}}', `b-${RUN}`])) as unknown[];
+    // The docker CLI sends -v in no set order: compare by destination.
+    const mounts = (JSON.parse(await ok(['inspect', '--format', '{{json .Mounts}}', `b-${RUN}`])) as Array<{ Destination: string }>).sort((a, b) => a.Destination.localeCompare(b.Destination));
     assert.deepEqual(mounts, [
       { Type: 'bind', Source: host, Destination: '/data', Mode: 'rw', RW: true, Propagation: 'rprivate' },
       { Type: 'bind', Source: join(work, 'bind', 'ro2'), Destination: '/ro2', Mode: 'ro', RW: false, Propagation: 'rprivate' },
     ]);
-    assert.equal((await ok(['inspect', '--format', '{{json .HostConfig.Binds}}', `b-${RUN}`])).trim(), JSON.stringify([`${host}:/data:rw`, `${join(work, 'bind', 'ro2')}:/ro2:ro`]));
+    assert.deepEqual((JSON.parse(await ok(['inspect', '--format', '{{json .HostConfig.Binds}}', `b-${RUN}`])) as string[]).sort(), [`${host}:/data:rw`, `${join(work, 'bind', 'ro2')}:/ro2:ro`].sort());
     await ok(['rm', `b-${RUN}`]);
   });
 
@@ -124,6 +125,7 @@ describe('bind mounts', () => {
     assert.equal(r.code, 125);
     assert.match(r.stderr, new RegExp(`bind source path does not exist: ${missing}`));
     assert.equal(existsSync(missing), false);
+    assert.equal(await ok(['ps', '-aq']), '', 'refused at create: no container left behind');
     const rel = await daemon.api('POST', '/containers/create', { Image: img.base, HostConfig: { Binds: ['/tmp:relative'] } });
     assert.equal(rel.status, 400);
     assert.match(JSON.parse(rel.body).message, /mount path must be absolute/);
@@ -139,6 +141,23 @@ describe('bind mounts', () => {
     const name = await daemon.api('POST', '/containers/create', { Image: img.base, HostConfig: { Binds: ['bad/name:/x'] } });
     assert.equal(name.status, 400);
     assert.match(JSON.parse(name.body).message, /includes invalid characters for a local volume name/);
+  });
+
+  test('bind mounts are private: a mount made on the host under the source later does not show inside', async () => {
+    const host = join(work, 'bind', 'propagation');
+    const name = `prop-${RUN}`;
+    await ok(['run', '-d', '--name', name, '-v', `${host}:/data`, img.base, 'sleep', '300']);
+    const sub = join(host, 'sub');
+    await run('mkdir', ['-p', sub]);
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', `wharf-prop-${RUN}`, sub]);
+    try {
+      await writeFile(join(sub, 'on-host-mount'), 'x');
+      const inside = await ok(['exec', name, 'sh', '-c', 'ls /data/sub; grep -c " /data/sub " /proc/mounts || true']);
+      assert.equal(inside, '0\n', 'the host mount did not propagate into the container');
+    } finally {
+      await run('umount', [sub]);
+      await ok(['rm', '-f', name]);
+    }
   });
 
   test('no host fd reaches the program: only 0, 1, 2 are open in the container', async () => {
@@ -382,6 +401,10 @@ describe('the volume verbs and the API', () => {
     await ok(['rm', '-f', '-v', ...ids]);
     assert.deepEqual(hostMountsUnder(daemon.dir), []);
     assert.deepEqual(hostMountsUnder(work), []);
+    assert.deepEqual(await volumeNames(), [vol]);
+    // A named volume outlives a crash of the daemon too.
+    await daemon.stop('SIGKILL');
+    await daemon.start();
     assert.deepEqual(await volumeNames(), [vol]);
     await ok(['volume', 'rm', vol]);
     assert.deepEqual(await volumeNames(), []);

@@ -45,7 +45,7 @@ import { NameIndex, newContainerId } from './names.js';
 import { parseSize } from './run-options.js';
 import type { VolumeStore } from '../volumes/store.js';
 import { planMountPoints } from '../volumes/mount-points.js';
-import { prepareMounts } from '../volumes/prepare.js';
+import { checkBindSources, prepareMounts } from '../volumes/prepare.js';
 
 export interface ManagerOptions {
   layout: NodeLayout;
@@ -211,6 +211,7 @@ export class ContainerManager {
       { binds: hc.Binds, mounts: hc.Mounts, tmpfs: hc.Tmpfs, volumesFrom: hc.VolumesFrom, volumes: [image.config.Volumes, body.Volumes] },
       (ref) => this.find(ref).rec.mounts ?? [],
     );
+    await checkBindSources(mounts);
     const id = newContainerId();
     const reserved = this.names.reserve(name, id);
     const madeVolumes: string[] = [];

@@ -59,6 +59,15 @@ async function copyUp(rootfs: string, m: MountPoint, data: string): Promise<bool
   return true;
 }
 
+/** At create, as dockerd: a --mount bind source must exist (a -v one is made at start). */
+export async function checkBindSources(points: readonly MountPoint[]): Promise<void> {
+  for (const m of points) {
+    if (m.Type === 'bind' && !m.CreateSource && !(await exists(m.Source))) {
+      throw badParameter(`invalid mount config for type "bind": bind source path does not exist: ${m.Source}`);
+    }
+  }
+}
+
 export async function prepareMounts(points: MountPoint[], rootfs: string, volumes: VolumeStore): Promise<PreparedMounts> {
   const fds: number[] = [];
   const close = () => {

@@ -25,6 +25,9 @@
  *     volumes/<name>/
  *       _data/                           the volume's content (its Mountpoint, as Docker's)
  *       volume.json                      its record: labels, options, created, anonymous
+ *     build/
+ *       cache/<key hex>.json             build cache: a step's result (config, layers) by its key
+ *       tmp/<random>/                    a build's context, extracted, while it builds
  *
  *   <execRoot>/                          default /run/wharf (short: unix socket paths)
  *     wharf.sock                         the daemon's Engine API socket (the default -H)
@@ -83,6 +86,16 @@ export class NodeLayout {
   }
   containerRecordPath(id: string): string {
     return join(this.containerDir(id), 'container.json');
+  }
+  get buildCacheDir(): string {
+    return join(this.root, 'build', 'cache');
+  }
+  /** `key` is 64 hex digits (a sha256), checked by the caller. */
+  buildCachePath(key: string): string {
+    return join(this.buildCacheDir, `${key}.json`);
+  }
+  buildTmpDir(): string {
+    return join(this.root, 'build', 'tmp', randomBytes(8).toString('hex'));
   }
   get namesDir(): string {
     return join(this.root, 'names');

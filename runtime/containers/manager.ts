@@ -195,10 +195,11 @@ export class ContainerManager {
 
   /* ---------- create ---------- */
 
-  async create(body: CreateBody, name: string | undefined): Promise<{ Id: string; Warnings: string[] }> {
+  /** `image`: the builder's step image, which has no record (it is not listed) */
+  async create(body: CreateBody, name: string | undefined, image?: ImageRecord): Promise<{ Id: string; Warnings: string[] }> {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badParameter('the create body must be a JSON object');
     if (!body.Image || typeof body.Image !== 'string') throw badParameter('Config.Image is required');
-    const image = await this.findImage(body.Image);
+    image ??= await this.findImage(body.Image);
     let plan;
     try {
       plan = planCreate(body, image);

@@ -19,6 +19,7 @@ import { registerExecRoutes } from './exec.js';
 import { ExecManager } from '../containers/exec.js';
 import { VolumeStore } from '../volumes/store.js';
 import { registerVolumeRoutes } from './volumes.js';
+import { registerBuildRoutes } from './build.js';
 
 export interface DaemonOptions {
   root: string;
@@ -64,7 +65,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const execs = new ExecManager(containers, o.execRoot);
   containers.execs = execs;
   const deps: DaemonDeps = { layout, images, defaultRegistry: o.defaultRegistry, containers, events, log: o.log };
-  const router = buildRouter(deps, [(r, d) => registerSystemRoutes(r, d, { id, cgroupVersion }), registerImageRoutes, (r) => registerContainerRoutes(r, deps, containers), (r) => registerExecRoutes(r, containers, execs), (r) => registerVolumeRoutes(r, volumes, containers)]);
+  const router = buildRouter(deps, [(r, d) => registerSystemRoutes(r, d, { id, cgroupVersion }), registerImageRoutes, (r) => registerContainerRoutes(r, deps, containers), (r) => registerExecRoutes(r, containers, execs), (r) => registerVolumeRoutes(r, volumes, containers), (r) => registerBuildRoutes(r, deps, containers)]);
   const listeners: Listener[] = [];
   try {
     for (const a of addresses) listeners.push(await listen(a, router, o.log, { ...(gid !== undefined ? { gid } : {}), ...(o.tls ? { tls: o.tls } : {}) }));

@@ -17,6 +17,7 @@ import type { Digest } from '../../oci/names.js';
 import { parseDigest } from '../../oci/names.js';
 import { ensureLayerUnpacked, type SpecialFileOps } from '../layers/unpack.js';
 import { layersInUse } from '../layers/snapshots.js';
+import { heldByCache, pruneCacheFor } from './build/cache.js';
 import { RegistryClient, type Credentials } from '../../oci/client.js';
 import { NodeLayout } from '../layout.js';
 import {
@@ -240,6 +241,8 @@ export class ImageStore {
     const byId = !this.isExactReference(referenceOrId, rec);
     const doomed = byId ? (await this.list()).filter((r) => r.configDigest === rec.configDigest) : [rec];
     for (const r of doomed) await rm(this.layout.imageRecordPath(r.reference), { force: true });
+    const left = new Set((await this.list()).map((r) => r.configDigest));
+    if (!left.has(rec.configDigest)) await pruneCacheFor(this.layout, rec.configDigest, left);
     const gc = opts.gc ?? true ? await this.gc() : { deletedBlobs: [], deletedLayers: [] };
     return { removed: doomed.map((r) => r.reference), ...gc };
   }
@@ -257,6 +260,9 @@ export class ImageStore {
       }
     }
     for (const d of await layersInUse(this.layout)) keepLayers.add(this.layout.layerDirName(d));
+    const cached = await heldByCache(this.layout);
+    for (const d of cached.blobs) keepBlobs.add(d);
+    for (const d of cached.layers) keepLayers.add(this.layout.layerDirName(d));
     const deletedBlobs: Digest[] = [];
     for (const alg of await readdir(this.layout.blobsDir).catch(() => [] as string[])) {
       for (const hex of await readdir(`${this.layout.blobsDir}/${alg}`)) {

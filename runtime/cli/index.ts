@@ -6,6 +6,7 @@ import { registerContainerCommands } from './containers.js';
 import { registerContainerVerbs } from './container-verbs.js';
 import { registerDaemonCommand } from './daemon.js';
 import { registerVolumeVerbs } from './volume-verbs.js';
+import { registerBuildCommand } from './build.js';
 import { setCliContext } from './verb.js';
 import { DEFAULT_WHARF_HOST } from './engine/host.js';
 
@@ -18,4 +19,5 @@ export function registerRuntimeCommands(program: Command, env: Record<string, st
   registerContainerVerbs(program);
   registerVolumeVerbs(program);
   registerDaemonCommand(program);
+  registerBuildCommand(program);
 }

@@ -11,9 +11,11 @@
  * makes on the shared dockerd has a name of this run and is removed at the end.
  */
 import { after, before, describe, test } from 'node:test';
+import { createServer, type Server } from 'node:http';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { buildImage, buildLayer, compileStatic, pushImage } from './support/images.js';
@@ -295,5 +297,75 @@ describe('the build cache, failures and .dockerignore', () => {
     const bad = await daemon.api('POST', '/build?buildargs=notjson', '');
     assert.equal(bad.status, 400);
     assert.match(JSON.parse(bad.body).message, /buildargs/);
+  });
+});
+
+describe('multi-stage, ADD, and paths that try to leave the rootfs or the context', () => {
+  test('COPY --from a named stage, --target stops at a stage', async () => {
+    const files = {
+      Dockerfile: ['FROM $BASE AS builder', 'RUN echo built-in-stage > /artifact', 'FROM $BASE AS final', 'COPY --from=builder /artifact /got', 'CMD ["cat", "/got"]', 'FROM final AS never', 'RUN exit 9', ''].join('\n'),
+    };
+    allOk(await buildThreeWays('stages', files, ['--target', 'final']));
+    await sameOutput('stages', [], 'built-in-stage\n');
+  });
+
+  test('ADD extracts a local tar.gz, fetches a URL on 127.0.0.1', async () => {
+    const src = join(scratch, 'tarsrc');
+    await mkdir(join(src, 'pkg/sub'), { recursive: true });
+    await writeFile(join(src, 'pkg/a.txt'), 'a\n');
+    await writeFile(join(src, 'pkg/sub/b.txt'), 'b\n');
+    const tgz = execFileSync('tar', ['-C', src, '--owner=0', '--group=0', '-czf', '-', 'pkg']);
+    const server: Server = createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Last-Modified': 'Wed, 01 Jan 2025 00:00:00 GMT' });
+      res.end(`fetched ${req.url}\n`);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      allOk(
+        await buildThreeWays('add', {
+          Dockerfile: `FROM $BASE\nADD pkg.tar.gz /opt/\nADD http://127.0.0.1:${port}/remote.txt /dl/\nCMD ["sh", "-c", "cd /opt && find . | sort; cat pkg/a.txt pkg/sub/b.txt /dl/remote.txt; ls -l /dl | cut -c1-10"]\n`,
+          'pkg.tar.gz': tgz,
+        }),
+      );
+      await sameOutput('add');
+      const out = (await runEverywhere('add')).ours;
+      assert.match(out, /\.\/pkg\/sub\/b\.txt\na\nb\nfetched \/remote\.txt\n/, 'the archive was extracted, the URL fetched');
+      assert.match(out, /-rw-------/, 'a fetched file is 0600');
+    } finally {
+      server.close();
+    }
+  });
+
+  test('a symlink in the context or in the image never leads a COPY out of its root', async () => {
+    const hostMarker = `/tmp/${PREFIX}-escape`;
+    await rm(hostMarker, { recursive: true, force: true });
+    await mkdir(hostMarker);
+    await writeFile(join(hostMarker, 'secret'), 'host secret\n');
+    const dir = await context('escape', {
+      Dockerfile: ['FROM $BASE', 'RUN ln -s / /up && ln -s /etc /danger', 'COPY f.txt /danger/', 'COPY f.txt /up/tmp/' + PREFIX + '-escape/', 'CMD ["cat", "/etc/f.txt"]', ''].join('\n'),
+      'f.txt': 'inside\n',
+    });
+    const tag = `${PREFIX}-escape:1`;
+    ok(await ours(['build', '-t', tag, dir]), 'build through symlinks of the image');
+    assert.equal(ok(await ours(['run', '--rm', tag]), 'run').stdout, 'inside\n', 'the copy landed in the image');
+    assert.ok(!existsSync('/etc/f.txt'), "the host's /etc was not written");
+    assert.ok(!existsSync(join(hostMarker, 'f.txt')), 'the host directory the image symlink named was not written');
+
+    // a context symlink to an absolute host path resolves inside the context
+    const ctx = await context('escape-ctx', { Dockerfile: 'FROM $BASE\nCOPY link/secret /got\n' });
+    await symlink(hostMarker, join(ctx, 'link'));
+    const r = await ours(['build', '-t', `${PREFIX}-escape-ctx:1`, ctx]);
+    assert.notEqual(r.code, 0, 'the host file behind the link is not in the context');
+    assert.match(r.stderr, /file not found in build context/);
+    await rm(hostMarker, { recursive: true, force: true });
+  });
+
+  test('wharf build - reads the context as a tar on stdin', async () => {
+    const dir = await context('stdin', { Dockerfile: 'FROM $BASE\nCOPY msg /msg\nCMD ["cat", "/msg"]\n', msg: 'from stdin\n' });
+    const tag = `${PREFIX}-stdin:1`;
+    const r = await runCommand('sh', ['-c', `tar -C '${dir}' -cf - . | '${process.execPath}' '${WHARF_BIN}' -H '${daemon.host}' build -t ${tag} -`], { timeoutMs: 120_000 });
+    ok(r, 'wharf build -');
+    assert.equal(ok(await ours(['run', '--rm', tag]), 'run').stdout, 'from stdin\n');
   });
 });

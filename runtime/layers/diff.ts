@@ -51,6 +51,10 @@ export interface WriteLayerOptions {
   /** also make the layer available unpacked under layers/<diffID> (default true): a
    * container or the next build step can stack it at once */
   unpack?: boolean;
+  /** make `upper` itself the unpacked layer (renamed to layers/<diffID>: nothing is
+   * extracted again) instead of unpacking the blob; for an upper dir nothing uses any more
+   * (a finished build step). It is already in overlayfs lower form. */
+  adopt?: boolean;
   /** gzip level (zlib's 1..9; default 6, as Go's gzip.DefaultCompression) */
   gzipLevel?: number;
 }
@@ -185,7 +189,17 @@ export async function writeLayerFromDir(layout: NodeLayout, upper: string, opts:
     await rm(tmp, { force: true });
     throw err;
   }
-  if (opts.unpack ?? true) {
+  if (opts.adopt) {
+    const dir = layout.layerDir(diff.diffId);
+    await mkdir(layout.layersDir, { recursive: true });
+    try {
+      await rename(upper, dir);
+    } catch (err) {
+      // the same layer is there already (an earlier build): keep that one
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+    }
+  } else if (opts.unpack ?? true) {
     const blob = layout.blobPath(diff.digest);
     await ensureLayerUnpacked(layout, diff.diffId, async () => createReadStream(blob, { highWaterMark: 1024 * 1024 }));
   }

@@ -50,7 +50,7 @@ export function registerServerCommands(program: Command): void {
     .description('collect garbage now on a running registry, and print what was freed')
     .option('--dry-run', 'report what a collection would free, and free nothing')
     .option('--url <url>', 'the registry', 'http://127.0.0.1:5000')
-    .option('-u, --user <user:password>', 'credentials of a user who may delete everywhere (registries with access control)')
+    .option('-u, --user <user:password>', 'credentials of a user who may delete everywhere (sent as Basic, or traded for a token when the registry challenges for one)')
     .action(async (opts: { dryRun?: boolean; url: string; user?: string }) => {
       const { runGcCommand } = await import('./gc-command.js');
       process.exitCode = await runGcCommand(opts, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`));

@@ -1,4 +1,10 @@
-/** `wharf gc`: a thin client of POST /admin/gc that prints the report for people. */
+/**
+ * `wharf gc`: a thin client of POST /admin/gc that prints the report for people. With
+ * access control: Basic credentials (htpasswd mode), or a token through the challenge flow
+ * (token mode).
+ */
+import { parseChallenge } from '../oci/client.js';
+import { ADMIN_SCOPE } from './auth/requirement.js';
 import type { GcRun } from './gc-service.js';
 
 function bytes(n: number): string {
@@ -12,18 +18,44 @@ function bytes(n: number): string {
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
+class TokenRefused extends Error {}
+
+/**
+ * A token for the admin endpoint from the Bearer challenge of a registry in token mode
+ * (GET realm?service=&scope=, with the user's Basic credentials when given), as docker
+ * login does; undefined when the answer was not such a challenge.
+ */
+async function tokenFor(res: Response, basic: string | undefined): Promise<string | undefined> {
+  const challenge = parseChallenge(res.headers.get('www-authenticate') ?? '');
+  if (challenge?.scheme !== 'bearer' || !challenge.params.realm) return undefined;
+  const url = new URL(challenge.params.realm);
+  if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
+  url.searchParams.set('scope', challenge.params.scope ?? ADMIN_SCOPE);
+  const answer = await fetch(url, { headers: basic ? { authorization: basic } : {} });
+  if (!answer.ok) throw new TokenRefused(`the token endpoint ${url.origin}${url.pathname} answered ${answer.status}`);
+  const body = (await answer.json()) as { token?: string; access_token?: string };
+  return body.token ?? body.access_token;
+}
+
 export async function runGcCommand(
   opts: { dryRun?: boolean; url: string; user?: string },
   out: (line: string) => void,
   err: (line: string) => void,
 ): Promise<number> {
   const url = `${opts.url.replace(/\/+$/, '')}/admin/gc${opts.dryRun ? '?dryRun=true' : ''}`;
-  const headers: Record<string, string> = {};
-  if (opts.user) headers.authorization = `Basic ${Buffer.from(opts.user).toString('base64')}`;
+  const basic = opts.user ? `Basic ${Buffer.from(opts.user).toString('base64')}` : undefined;
   let res: Response;
   try {
-    res = await fetch(url, { method: 'POST', headers });
+    res = await fetch(url, { method: 'POST', headers: basic ? { authorization: basic } : {} });
+    if (res.status === 401) {
+      const token = await tokenFor(res, basic);
+      if (token) res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    }
   } catch (e) {
+    if (e instanceof TokenRefused) {
+      err(`wharf gc: ${e.message}`);
+      return 3;
+    }
     err(`wharf gc: cannot reach ${opts.url}: ${(e as { cause?: Error }).cause?.message ?? (e as Error).message}`);
     return 1;
   }

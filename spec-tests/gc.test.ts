@@ -2,16 +2,22 @@
  * Online GC against a running Wharf: collections (through the admin endpoint, as
  * `wharf gc` calls it) run while 20 clients push images that share layers. Every tagged
  * image stays fully pullable, and exactly the unreferenced bytes are freed. `wharf gc
- * --dry-run` reports what the real run then frees.
+ * --dry-run` reports what the real run then frees. The admin endpoint is refused unless the
+ * caller may delete everywhere: Basic credentials of such a user (htpasswd mode), a token
+ * granting registry:admin:delete through the challenge flow (token mode), or loopback on
+ * an open registry.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { buildImage, MEDIA, pushImage, sha256, type BuiltImage, type BuiltLayer } from './support/images.js';
-import { run } from './support/peers.js';
+import { requireCommand, run } from './support/peers.js';
 import { startTestWharf, type TestWharf } from './support/wharf.js';
 
 const wharfBin = fileURLToPath(new URL('../bin/wharf.js', import.meta.url));
@@ -113,5 +119,106 @@ describe('wharf gc [--dry-run] --url', () => {
     const again = await run(process.execPath, [wharfBin, 'gc', '--url', wharf.url]);
     assert.match(again, /freed 0 B \(0 bytes\): 0 blobs/);
     assert.match(await run(process.execPath, [wharfBin, 'gc', '--help']), /--dry-run/);
+  });
+});
+
+/** Run `wharf gc`, answering its exit code and what it printed (it exits non-zero on refusals). */
+function gcCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [wharfBin, 'gc', ...args], (error, stdout, stderr) =>
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, out: stdout, err: stderr }),
+    );
+  });
+}
+
+describe('the admin endpoint under access control', () => {
+  const USERS = { alice: 'alice-admin-pw', bob: 'bob-team-pw' } as const;
+  // alice may do everything everywhere; bob may delete, but only under team/.
+  const ACCESS = [
+    { subjects: ['alice'], repositories: ['**'], actions: ['*'] },
+    { subjects: ['bob'], repositories: ['team/**'], actions: ['pull', 'push', 'delete'] },
+  ];
+  let work: string;
+  let htpasswd: string;
+  before(async () => {
+    await requireCommand('htpasswd', 'apache2-utils');
+    work = await mkdtemp(join(tmpdir(), 'wharf-gc-admin-'));
+    htpasswd = join(work, 'htpasswd');
+    await run('htpasswd', ['-B', '-b', '-c', htpasswd, 'alice', USERS.alice]);
+    await run('htpasswd', ['-B', '-b', htpasswd, 'bob', USERS.bob]);
+  });
+  after(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  const start = (token: boolean) =>
+    startTestWharf({
+      env: { WHARF_GC_INTERVAL: '0', WHARF_AUTH_HTPASSWD_PATH: htpasswd, ...(token ? { WHARF_AUTH_TOKEN_ENABLED: 'true' } : {}) },
+      configure: (c) => {
+        c.auth.access = ACCESS;
+      },
+    });
+  const basic = (user: keyof typeof USERS) => `Basic ${Buffer.from(`${user}:${USERS[user]}`).toString('base64')}`;
+  const post = (wharf: TestWharf, authorization?: string) =>
+    fetch(`${wharf.url}/admin/gc?dryRun=true`, { method: 'POST', headers: authorization ? { authorization } : {} });
+
+  it('htpasswd mode: Basic credentials of a user who may delete everywhere, nobody else', async () => {
+    const wharf = await start(false);
+    try {
+      const anonymous = await post(wharf);
+      assert.equal(anonymous.status, 401);
+      assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Basic /);
+      const bob = await post(wharf, basic('bob'));
+      assert.equal(bob.status, 403);
+      assert.match(((await bob.json()) as { errors: { message: string }[] }).errors[0]!.message, /bob may not delete everywhere/);
+      assert.equal((await post(wharf, basic('alice'))).status, 200);
+      const cli = await gcCli(['--dry-run', '--url', wharf.url, '--user', `alice:${USERS.alice}`]);
+      assert.equal(cli.code, 0, cli.err);
+      assert.match(cli.out, /would free/);
+      const refused = await gcCli(['--url', wharf.url, '--user', `bob:${USERS.bob}`]);
+      assert.equal(refused.code, 3);
+      assert.match(refused.err, /403/);
+    } finally {
+      await wharf.destroy();
+    }
+  });
+
+  it('token mode: a token granting registry:admin:delete (only for a user who may delete everywhere); wharf gc gets it through the challenge', async () => {
+    const wharf = await start(true);
+    try {
+      const anonymous = await post(wharf);
+      assert.equal(anonymous.status, 401);
+      const challenge = anonymous.headers.get('www-authenticate') ?? '';
+      assert.match(challenge, /^Bearer realm="[^"]+\/auth\/token",service="[^"]+",scope="registry:admin:delete"/);
+      const realm = /realm="([^"]+)"/.exec(challenge)![1]!;
+      const service = /service="([^"]+)"/.exec(challenge)![1]!;
+      const token = async (user: keyof typeof USERS, scope: string) => {
+        const res = await fetch(`${realm}?service=${encodeURIComponent(service)}&scope=${encodeURIComponent(scope)}`, { headers: { authorization: basic(user) } });
+        assert.equal(res.status, 200);
+        return ((await res.json()) as { token: string }).token;
+      };
+      // bob asks for the admin scope and is not given it; a token for deletes under team/ is not enough either.
+      for (const t of [await token('bob', 'registry:admin:delete'), await token('bob', 'repository:team/app:delete')]) {
+        const res = await post(wharf, `Bearer ${t}`);
+        assert.equal(res.status, 401);
+        assert.match(res.headers.get('www-authenticate') ?? '', /error="insufficient_scope"/);
+      }
+      // Basic credentials alone are not what a token-mode registry takes.
+      assert.equal((await post(wharf, basic('alice'))).status, 401);
+      const admin = await post(wharf, `Bearer ${await token('alice', 'registry:admin:delete')}`);
+      assert.equal(admin.status, 200, await admin.clone().text());
+      assert.equal(((await admin.json()) as { dryRun: boolean }).dryRun, true);
+
+      const cli = await gcCli(['--url', wharf.url, '--user', `alice:${USERS.alice}`]);
+      assert.equal(cli.code, 0, cli.err);
+      assert.match(cli.out, /^freed .* blobs/m);
+      const refused = await gcCli(['--url', wharf.url, '--user', `bob:${USERS.bob}`]);
+      assert.equal(refused.code, 3);
+      assert.match(refused.err, /401/);
+      const nobody = await gcCli(['--url', wharf.url]);
+      assert.equal(nobody.code, 3);
+    } finally {
+      await wharf.destroy();
+    }
   });
 });

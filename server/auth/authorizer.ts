@@ -36,7 +36,8 @@ export const openAccess: Authorizer = {
   authorize: async () => EVERYTHING,
 };
 
-function satisfied(need: Requirement, may: (a: Action, repo: string) => boolean, authenticated: boolean): boolean {
+function satisfied(need: Requirement, may: (a: Action, repo: string) => boolean, authenticated: boolean, mayDeleteEverywhere: boolean): boolean {
+  if (need.kind === 'admin') return mayDeleteEverywhere;
   // The catalog lists only what the caller may pull, but a stranger gets it only where strangers have access at all.
   if (need.kind === 'login' || need.kind === 'catalog' || need.kind === 'search') return authenticated;
   return need.actions.every((a) => may(a, need.name));
@@ -66,7 +67,7 @@ export class BasicAuthorizer implements Authorizer {
     // GET /v2/ always challenges a caller without credentials: it is where docker discovers that it must send
     // them (docker login against an unchallenged /v2/ "succeeds" with any password, then never sends them).
     const anonymousOk = (need.kind === 'catalog' || need.kind === 'search') && this.policy.anonymousHasAccess;
-    if (satisfied(need, principal.may, subject !== undefined || anonymousOk)) {
+    if (satisfied(need, principal.may, subject !== undefined || anonymousOk, this.policy.mayEverywhere(subject, 'delete'))) {
       return principal;
     }
     if (subject === undefined) throw this.unauthorized('authentication required');
@@ -114,7 +115,9 @@ export class BearerAuthorizer implements Authorizer {
         ? grants(claims, 'registry', 'catalog', '*')
         : need.kind === 'search'
           ? grants(claims, 'registry', 'catalog', 'search') || grants(claims, 'registry', 'catalog', '*')
-          : need.actions.every((a) => principal.may(a, need.name)));
+          : need.kind === 'admin'
+            ? grants(claims, 'registry', 'admin', 'delete')
+            : need.actions.every((a) => principal.may(a, need.name)));
     if (!ok) throw this.challenge(req, need, `the token does not grant ${scopeOf(need)}`, 'insufficient_scope');
     return principal;
   }
@@ -130,5 +133,6 @@ export class BearerAuthorizer implements Authorizer {
 
 function describe(need: Requirement): string {
   if (need.kind === 'repository') return `${need.actions.join(' and ')} ${need.name}`;
+  if (need.kind === 'admin') return 'delete everywhere, which admin endpoints need';
   return need.kind === 'catalog' ? 'list the catalog' : need.kind === 'search' ? 'search' : 'log in';
 }

@@ -63,6 +63,11 @@ export function tokenRouter(options: TokenServerOptions): Router {
         // `search` (docker search): results are filtered by the rules too.
         const actions = asked.actions.filter((a) => a === '*' || a === 'search');
         if (actions.length > 0 && (subject !== undefined || policy.anonymousHasAccess)) granted.push({ type: 'registry', name: 'catalog', actions });
+      } else if (asked.type === 'registry' && asked.name === 'admin') {
+        // The admin endpoints (GC): only for a subject who may delete everywhere.
+        if (asked.actions.some((a) => a === 'delete' || a === '*') && policy.mayEverywhere(subject, 'delete')) {
+          granted.push({ type: 'registry', name: 'admin', actions: ['delete'] });
+        }
       } else if (asked.type === 'repository') {
         const allowed = policy.allowed(subject, asked.name);
         const actions = asked.actions.flatMap((a) => (a === '*' ? [...allowed] : allowed.has(a as never) ? [a] : []));

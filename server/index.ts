@@ -13,6 +13,7 @@ import { createApp } from './app.js';
 import { setupAuth } from './auth/setup.js';
 import { createLogger, type Logger } from './http/logging.js';
 import { answerMalformedRequest } from './http/malformed-requests.js';
+import { acceptPendingConnections } from './http/accept-pending.js';
 import type { CachingRegistry } from './proxy/cached-registry.js';
 import { GcService } from './gc-service.js';
 import { Metrics } from './metrics.js';
@@ -93,6 +94,8 @@ export async function startRegistry(config: WharfConfig, logger: Logger = create
   server.timeout = config.http.idleTimeout;
   server.keepAliveTimeout = 65_000;
   server.on('clientError', answerMalformedRequest);
+  // A burst of connections is answered together, not one more per event-loop turn.
+  acceptPendingConnections(server, { noDelay: true });
 
   const { host, port } = parseListenAddress(config.http.addr);
   try {

@@ -154,8 +154,9 @@ export class Metrics implements CacheObserver {
     t.wharfRoute = routeOf(req.url ?? '');
     t.wharfMethod = req.method ?? 'OTHER';
     t.wharfSocket = req.socket;
-    // 'close' comes for answered and abandoned requests alike; one shared listener.
-    res.once('close', this.onClose);
+    // 'close' comes once, for answered and abandoned requests alike; one shared listener
+    // (`on`: `once` would wrap it in a new function per request).
+    res.on('close', this.onClose);
   }
 
   private readonly onClose: (this: ServerResponse) => void = (() => {

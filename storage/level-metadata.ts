@@ -17,7 +17,12 @@
  *
  * The reads of the pull path (tag, manifest, blob link, repository) use getSync: the
  * keys are tiny and hot in LevelDB's block cache, and a synchronous lookup of a few
- * microseconds costs far less than a round trip through the libuv thread pool.
+ * microseconds costs far less than a round trip through the libuv thread pool. The
+ * descriptors a tag or manifest link resolves to are kept parsed and frozen (a bounded
+ * map by key, set and dropped by the writes of those keys, all of which pass through
+ * this class): a repeated pull resolves its tag without a get or a JSON.parse, and gets
+ * the same descriptor object each time, which lets the HTTP layer keep what it renders
+ * from it (server/v2/manifests.ts).
  *
  * Pages of tag lists and of the catalog are kept in a ListingCache (storage/listing-cache.ts)
  * and dropped by the writes that change them, all of which pass through this class.
@@ -72,7 +77,16 @@ const pushedKey = (repo: string, digest: string): string => `p${SEP}${repo}${SEP
 /** Page keys: tags `<repo>\0<n>\0<last>`, catalog `\0<n>\0<last>` (no name is empty). */
 const pageKey = (scope: string, page: Page): string => `${scope}${SEP}${page.n}${SEP}${page.last ?? ''}`;
 
+/** Parsed descriptors kept by key (t\0 and m\0 keys): about 0.5 KiB each. */
+const MAX_DESCRIPTORS = 4096;
+
+function frozen(desc: ManifestDescriptor): ManifestDescriptor {
+  if (desc.annotations) Object.freeze(desc.annotations);
+  return Object.freeze(desc);
+}
+
 export class LevelMetadataStore implements MetadataStore {
+  private readonly descriptors = new Map<string, ManifestDescriptor>();
   private readonly tagPages = new ListingCache(512);
   private readonly catalogPages = new ListingCache(64);
   /** Bumped after each tag change / new repository: a scan that overlapped one is not cached. */
@@ -89,6 +103,24 @@ export class LevelMetadataStore implements MetadataStore {
       this.repositoryChanges++;
       this.catalogPages.clear();
     };
+  }
+
+  /** The descriptor stored under a t\0 or m\0 key: from memory, else read, parsed and kept. */
+  private descriptorAt(key: string): ManifestDescriptor | undefined {
+    const hit = this.descriptors.get(key);
+    if (hit) return hit;
+    const value = this.db.getSync(key);
+    if (value === undefined) return undefined;
+    const desc = frozen(JSON.parse(value) as ManifestDescriptor);
+    this.keepDescriptor(key, desc);
+    return desc;
+  }
+
+  private keepDescriptor(key: string, desc: ManifestDescriptor): void {
+    this.descriptors.delete(key);
+    this.descriptors.set(key, desc);
+    // The oldest set goes first (a Map iterates in insertion order).
+    if (this.descriptors.size > MAX_DESCRIPTORS) this.descriptors.delete(this.descriptors.keys().next().value!);
   }
 
   /** After a write to `repo`'s tags. */
@@ -150,19 +182,22 @@ export class LevelMetadataStore implements MetadataStore {
     try {
       await this.db.batch(ops, DURABLE);
     } finally {
-      if (tag !== undefined) this.tagsChanged(repo);
+      // Dropped, not set: a failed batch leaves what is on disk, and the next read parses that.
+      this.descriptors.delete(manifestKey(repo, desc.digest));
+      if (tag !== undefined) {
+        this.descriptors.delete(tagPrefix(repo) + tag);
+        this.tagsChanged(repo);
+      }
       listed();
     }
   }
 
   async getManifest(repo: RepositoryName, digest: Digest): Promise<ManifestDescriptor | undefined> {
-    const value = this.db.getSync(manifestKey(repo, digest));
-    return value === undefined ? undefined : (JSON.parse(value) as ManifestDescriptor);
+    return this.descriptorAt(manifestKey(repo, digest));
   }
 
   async resolveTag(repo: RepositoryName, tag: Tag): Promise<ManifestDescriptor | undefined> {
-    const value = this.db.getSync(tagPrefix(repo) + tag);
-    return value === undefined ? undefined : (JSON.parse(value) as ManifestDescriptor);
+    return this.descriptorAt(tagPrefix(repo) + tag);
   }
 
   async deleteManifest(repo: RepositoryName, digest: Digest): Promise<boolean> {
@@ -178,6 +213,7 @@ export class LevelMetadataStore implements MetadataStore {
     try {
       await this.db.batch(ops, DURABLE);
     } finally {
+      for (const op of ops) this.descriptors.delete(op.key);
       this.tagsChanged(repo);
     }
     return true;
@@ -189,6 +225,7 @@ export class LevelMetadataStore implements MetadataStore {
     try {
       await this.db.del(key, DURABLE);
     } finally {
+      this.descriptors.delete(key);
       this.tagsChanged(repo);
     }
     return true;

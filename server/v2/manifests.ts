@@ -9,8 +9,9 @@ import type { ManifestDescriptor, ManifestReference } from '../../storage/types.
 import { urls } from './urls.js';
 import { RegistryError } from '../http/errors.js';
 import { notModified } from '../http/conditional.js';
+import { noteBodyLength } from '../http/logging.js';
 import { manifestReference, manifestReferenceToRead, readSmallBody, repositoryName } from '../http/request-parsing.js';
-import type { Handlers, RouteDeps, V2Response } from './types.js';
+import { API_VERSION, type Handlers, type RouteDeps, type V2Response } from './types.js';
 
 const INDEX_TYPES: readonly string[] = [MediaTypes.ociIndex, MediaTypes.dockerManifestList];
 
@@ -20,6 +21,25 @@ function acceptedTypes(req: IncomingMessage): string[] | undefined {
   if (!header) return undefined;
   const types = header.split(',').map((t) => t.split(';')[0]!.trim().toLowerCase());
   return types.some((t) => t === '*/*' || t === 'application/*' || t === '') ? undefined : types;
+}
+
+/**
+ * The header block of a manifest's 200, as writeHead's flat list (no header object, one
+ * pass to render it). Built once per descriptor object: the metadata store hands out the
+ * same frozen descriptor while a tag or link stands and a new one when it changes
+ * (storage/level-metadata.ts), so an entry is never stale, and it goes with its
+ * descriptor (a WeakMap). A descriptor from elsewhere (the proxy cache) is rendered on
+ * each request, which is only slower.
+ */
+const rendered = new WeakMap<ManifestDescriptor, string[]>();
+
+function okHeaders(d: ManifestDescriptor): string[] {
+  let headers = rendered.get(d);
+  if (!headers) {
+    headers = [...API_VERSION, 'Content-Type', d.mediaType, 'Docker-Content-Digest', d.digest, 'ETag', `"${d.digest}"`, 'Content-Length', String(d.size)];
+    rendered.set(d, headers);
+  }
+  return headers;
 }
 
 export function manifestRoutes({ registry, deleteEnabled, baseUrl, defaultPlatform }: RouteDeps): Handlers<'manifest'> {
@@ -57,8 +77,17 @@ export function manifestRoutes({ registry, deleteEnabled, baseUrl, defaultPlatfo
     const ref: ManifestReference = manifestReferenceToRead(route.reference);
     const accepted = acceptedTypes(req);
     const stored = await registry.resolveManifest(repo, ref);
-    const chosen = accepted === undefined ? { descriptor: stored } : await negotiate(repo, stored, accepted);
+    const chosen = accepted === undefined || accepted.includes(stored.mediaType) ? { descriptor: stored } : await negotiate(repo, stored, accepted);
     const { descriptor } = chosen;
+    if (req.headers['if-none-match'] === undefined) {
+      // The pull path: the whole header block at once, bytes from memory.
+      const bytes = withBody ? (chosen.bytes ?? (await registry.manifestBytes(descriptor))) : undefined;
+      res.writeHead(200, okHeaders(descriptor));
+      noteBodyLength(res, descriptor.size);
+      res.end(bytes);
+      return;
+    }
+    res.setHeader(API_VERSION[0], API_VERSION[1]);
     res.setHeader('Content-Type', descriptor.mediaType);
     res.setHeader('Docker-Content-Digest', descriptor.digest);
     res.setHeader('ETag', `"${descriptor.digest}"`);

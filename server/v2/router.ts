@@ -19,7 +19,7 @@ import { catalogRoutes } from './catalog.js';
 import { manifestRoutes } from './manifests.js';
 import { referrerRoutes } from './referrers.js';
 import { tagRoutes } from './tags.js';
-import { sendJson, type Handlers, type RouteDeps, type V2Request } from './types.js';
+import { API_VERSION, sendJson, type Handlers, type RouteDeps, type V2Request } from './types.js';
 import { uploadRoutes } from './uploads.js';
 
 type AnyHandlers = Handlers<V2Route['route']>;
@@ -45,7 +45,6 @@ export function v2Router(deps: RouteDeps, logger: Logger) {
   const open = deps.authorizer === openAccess;
 
   async function dispatch(req: V2Request, res: ServerResponse): Promise<void> {
-    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     // Relative to /v2 (express's mount, or the fast lane, cut it off) and still
     // percent-encoded: urls.ts matches raw paths. A raw '#' ends the URL as a fragment would.
     const url = req.url!;
@@ -56,6 +55,8 @@ export function v2Router(deps: RouteDeps, logger: Logger) {
     req.search = q < 0 || pathEnd !== q ? EMPTY_QUERY : (parseQuery(url.slice(q + 1, hash > q ? hash : undefined)) as V2Request['search']);
     const route = matchV2Path(path);
     if (!route) throw new RegistryError('NOT_FOUND', `no registry endpoint at ${(req.originalUrl ?? url).slice(0, 300)}`);
+    // Manifest GETs and HEADs set it with the rest of their headers (server/v2/manifests.ts).
+    if (route.route !== 'manifest' || (req.method !== 'GET' && req.method !== 'HEAD')) res.setHeader(API_VERSION[0], API_VERSION[1]);
     const handler = table[route.route][req.method as keyof AnyHandlers];
     if (!handler) {
       const allowed = Object.keys(table[route.route]).join(', ');
@@ -67,6 +68,9 @@ export function v2Router(deps: RouteDeps, logger: Logger) {
   }
 
   return function serveV2(req: IncomingMessage, res: ServerResponse): void {
-    dispatch(req as V2Request, res).catch((err: unknown) => renderError(logger, err, req, res));
+    dispatch(req as V2Request, res).catch((err: unknown) => {
+      if (!res.headersSent) res.setHeader(API_VERSION[0], API_VERSION[1]);
+      renderError(logger, err, req, res);
+    });
   };
 }

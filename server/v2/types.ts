@@ -40,6 +40,9 @@ export type Handlers<K extends V2Route['route']> = Partial<
   Record<'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE', (req: V2Request, res: V2Response, route: RouteOf<K>) => Promise<void>>
 >;
 
+/** On every /v2 answer (the spec's version check); set by the router, or by a handler that writes its whole header block at once. */
+export const API_VERSION = ['Docker-Distribution-API-Version', 'registry/2.0'] as const;
+
 /** A small JSON body with its length (every v2 answer sets Content-Length). */
 export function sendJson(res: V2Response, body: string, contentType = 'application/json; charset=utf-8'): void {
   res.setHeader('Content-Type', contentType);

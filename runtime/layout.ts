@@ -28,10 +28,12 @@
  *     build/
  *       cache/<key hex>.json             build cache: a step's result (config, layers) by its key
  *       tmp/<random>/                    a build's context, extracted, while it builds
+ *     networks/<id>.json                 a network's record (runtime/network/): name, subnet, bridge, options
  *
  *   <execRoot>/                          default /run/wharf (short: unix socket paths)
  *     wharf.sock                         the daemon's Engine API socket (the default -H)
  *     s/<32 hex>                         a shim's socket (container or exec id prefix)
+ *     netns/<32 hex>                     a container's network namespace (a bind mount of its nsfs file)
  */
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -125,6 +127,13 @@ export class NodeLayout {
   resolvConfPath(id: string): string {
     return join(this.containerDir(id), 'resolv.conf');
   }
+  get networksDir(): string {
+    return join(this.root, 'networks');
+  }
+  /** Network ids are 64 hex digits (checked by the caller). */
+  networkRecordPath(id: string): string {
+    return join(this.networksDir, `${id}.json`);
+  }
   engineRecordPath(id: string): string {
     return join(this.containerDir(id), 'record.json');
   }
@@ -159,6 +168,11 @@ export class NodeLayout {
 }
 
 export const DEFAULT_EXEC_ROOT = '/run/wharf';
+
+/** A container's network namespace file under the exec root (survives daemon restarts, not reboots). */
+export function netnsPath(execRoot: string, id: string): string {
+  return join(execRoot, 'netns', id.slice(0, 32));
+}
 
 /** A shim's socket: under the exec root, named by the first 32 hex digits of its id. */
 export function shimSocketPath(execRoot: string, id: string): string {

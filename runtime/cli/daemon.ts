@@ -19,6 +19,9 @@ interface DaemonCliOptions {
   tlscert?: string;
   tlskey?: string;
   logLevel: string;
+  bridge: string;
+  bip: string;
+  defaultAddressPool?: string;
 }
 
 export function registerDaemonCommand(program: Command): void {
@@ -35,6 +38,9 @@ export function registerDaemonCommand(program: Command): void {
     .option('--tlscert <file>', "the daemon's certificate")
     .option('--tlskey <file>', "the daemon's key")
     .option('-l, --log-level <level>', 'debug, info, warn, error', 'info')
+    .option('-b, --bridge <name>', "the default bridge network's interface", 'wharf0')
+    .option('--bip <cidr>', "the default bridge's address and prefix (its subnet follows)", '10.87.0.1/16')
+    .option('--default-address-pool <base=cidr,size=n>', 'where user-defined networks get their subnets (default base=10.88.0.0/16,size=24)')
     .action(async (opts: DaemonCliOptions) => {
       const fail = (message: string): never => {
         process.stderr.write(`wharf daemon: ${message}\n`);
@@ -51,6 +57,12 @@ export function registerDaemonCommand(program: Command): void {
         tls = { ca: opts.tlscacert!, cert: opts.tlscert!, key: opts.tlskey! };
       }
       const execRoot = resolve(opts.execRoot);
+      let pool;
+      if (opts.defaultAddressPool !== undefined) {
+        const m = /^base=([\d./]+),size=(\d+)$/.exec(opts.defaultAddressPool);
+        if (!m) fail(`invalid --default-address-pool ${opts.defaultAddressPool}: expected base=a.b.c.d/n,size=n`);
+        pool = { base: m![1]!, size: Number(m![2]) };
+      }
       let daemon;
       try {
         daemon = await startDaemon({
@@ -61,6 +73,7 @@ export function registerDaemonCommand(program: Command): void {
           ...(tls ? { tls } : {}),
           defaultRegistry: opts.registry,
           log,
+          network: { bridge: opts.bridge, bip: opts.bip, ...(pool ? { pool } : {}) },
         });
       } catch (e) {
         return fail((e as Error).message);

@@ -7,6 +7,7 @@ import { registerContainerVerbs } from './container-verbs.js';
 import { registerDaemonCommand } from './daemon.js';
 import { registerVolumeVerbs } from './volume-verbs.js';
 import { registerBuildCommand } from './build.js';
+import { registerNetworkCommands } from './networks.js';
 import { setCliContext } from './verb.js';
 import { DEFAULT_WHARF_HOST } from './engine/host.js';
 
@@ -18,6 +19,7 @@ export function registerRuntimeCommands(program: Command, env: Record<string, st
   registerContainerCommands(program);
   registerContainerVerbs(program);
   registerVolumeVerbs(program);
+  registerNetworkCommands(program);
   registerDaemonCommand(program);
   registerBuildCommand(program);
 }

@@ -24,6 +24,10 @@ interface RunCliOptions extends RawRunFlags {
   restart?: string;
   detachKeys?: string;
   sigProxy?: boolean;
+  publish?: string[];
+  publishAll?: boolean;
+  link?: string[];
+  networkAlias?: string[];
 }
 
 /** Commander's usage errors in Docker's words (`docker run --nope` says "unknown flag: --nope"). */
@@ -82,7 +86,12 @@ export function registerRunCommand(program: Command): void {
     .option('-c, --cpu-shares <n>', 'relative CPU weight')
     .option('--cpuset-cpus <list>', 'CPUs to run on, e.g. 0-1 or 0,1')
     .option('--pids-limit <n>', 'maximum number of processes (-1: unlimited)')
-    .option('--network <mode>', 'none or host (in this process the default is none: only lo; the daemon decides its default)')
+    .option('--network <mode>', 'bridge (the daemon\'s default), a user network, container:<name|id>, none or host (in this process: none or host, default none)')
+    .option('-p, --publish <[ip:]hostPort:containerPort[/proto]>', "publish a container's port to the host (127.0.0.1:8080:80, 8080:80, 127.0.0.1::80, 80); repeatable (daemon)", collect)
+    .option('-P, --publish-all', 'publish every exposed port to a random host port (daemon)')
+    .option('--expose <port[/proto]>', 'expose a port without publishing it; repeatable', collect)
+    .option('--link <name[:alias]>', 'add a link to another container (its name in /etc/hosts; default bridge); repeatable (daemon)', collect)
+    .option('--network-alias <name>', 'add a network-scoped alias for the container (user networks); repeatable (daemon)', collect)
     .option('--read-only', 'mount the root filesystem read-only')
     .option('-v, --volume <[src:]dst[:opts]>', 'bind mount a host path (/src) or mount a volume (name, or none: anonymous); opts ro, rw, nocopy; repeatable', collect)
     .option('--mount <k=v,...>', 'attach a filesystem mount: type=bind|volume|tmpfs,source=,target=,readonly,volume-nocopy,tmpfs-size=,tmpfs-mode=; repeatable', collect)
@@ -115,8 +124,8 @@ export function registerRunCommand(program: Command): void {
       if (o.volume?.length || o.mount?.length || o.tmpfs?.length || o.volumesFrom?.length) {
         fail('-v, --mount, --tmpfs and --volumes-from need the node daemon (start it with `wharf daemon`, or point -H / WHARF_HOST at one)', 125);
       }
-      if (opts.detach || opts.tty || opts.restart) {
-        fail(`-d, -t and --restart need the node daemon (start it with \`wharf daemon\`, or point -H / WHARF_HOST at one)`, 125);
+      if (opts.detach || opts.tty || opts.restart || opts.publish || opts.publishAll || opts.link || opts.networkAlias) {
+        fail(`-d, -t, --restart, -p, -P, --link and --network-alias need the node daemon (start it with \`wharf daemon\`, or point -H / WHARF_HOST at one)`, 125);
       }
       if (process.getuid?.() !== 0) fail('running containers needs root (namespaces, mounts, cgroups)', 125);
       // Signals that arrive before the program runs are delivered as soon as it does.

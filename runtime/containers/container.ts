@@ -16,6 +16,7 @@ import { dirname } from 'node:path';
 import type { Digest } from '../../oci/names.js';
 import { conflict, notModified } from '../daemon/errors.js';
 import type { MountPoint } from '../volumes/mount-points.js';
+import type { EndpointSettings, PublishedPort } from '../network/types.js';
 
 export type Status = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -99,6 +100,10 @@ export interface ContainerRecord {
   /** docker stop / kill: restart policies (but `always` at daemon start) leave it alone */
   manuallyStopped: boolean;
   hasBeenStarted: boolean;
+  /** network memberships by network name (runtime/network/); addresses set while it runs */
+  networks?: Record<string, EndpointSettings>;
+  /** the host ports published for the current run */
+  ports?: PublishedPort[];
 }
 
 export function initialState(): State {

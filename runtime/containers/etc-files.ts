@@ -3,8 +3,8 @@
  * under the node root (NodeLayout decides where) and bind-mounted over the image's, as
  * Docker does (libnetwork's etchosts and resolvconf):
  *
- *   hosts        Docker's default entries, then --add-host, then the container's hostname
- *                (on loopback: with --network none it has no other address); with
+ *   hosts        Docker's default entries, then --link and --add-host, then the container's
+ *                hostname on its bridge address (on loopback with --network none); with
  *                --network host, the host's /etc/hosts plus --add-host
  *   hostname     the container's hostname
  *   resolv.conf  the host's, without loopback nameservers (unreachable from the container's
@@ -39,6 +39,8 @@ export interface EtcFilesPlan {
   /** the host's files, as read (missing: '') */
   hostResolvConf: string;
   hostHosts: string;
+  /** the container's address on its first network (bridge networking): its hostname's line */
+  address?: string;
 }
 
 /** A bind mount for the helper: a file of the node root over a path of the container. */
@@ -67,7 +69,7 @@ export function hostsFile(plan: EtcFilesPlan): string {
     return host + extra;
   }
   const defaults = DEFAULT_HOSTS.map(([ip, names]) => `${ip}\t${names}\n`).join('');
-  return `${defaults}${extra}127.0.0.1\t${plan.hostname}\n`;
+  return `${defaults}${extra}${plan.address ?? '127.0.0.1'}\t${plan.hostname}\n`;
 }
 
 const LOOPBACK = new BlockList();

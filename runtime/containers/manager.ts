@@ -46,6 +46,7 @@ import { parseSize } from './run-options.js';
 import type { VolumeStore } from '../volumes/store.js';
 import { planMountPoints } from '../volumes/mount-points.js';
 import { checkBindSources, prepareMounts } from '../volumes/prepare.js';
+import type { NetworkManager, Prepared } from '../network/endpoints.js';
 
 export interface ManagerOptions {
   layout: NodeLayout;
@@ -55,6 +56,8 @@ export interface ManagerOptions {
   log: Logger;
   defaultRegistry: string;
   volumes: VolumeStore;
+  /** bridge networks, ports, DNS (runtime/network/) */
+  network: NetworkManager;
 }
 
 export interface AttachStreams {
@@ -117,11 +120,22 @@ export class ContainerManager {
   constructor(private readonly o: ManagerOptions) {
     this.layout = o.layout;
     this.log = o.log;
+    o.network.directory = {
+      find: (ref) => {
+        const c = this.find(ref);
+        return { rec: c.rec, pid: c.rec.state.Status === 'running' || c.rec.state.Status === 'paused' ? c.rec.state.Pid : 0 };
+      },
+      all: () => [...this.byId.values()].map((c) => c.rec),
+    };
   }
 
   private async cgroups(): Promise<CgroupDriver> {
     this.driver ??= await createCgroupDriver();
     return this.driver;
+  }
+
+  get execRoot(): string {
+    return this.o.execRoot;
   }
 
   socketOf(id: string): string {
@@ -213,6 +227,8 @@ export class ContainerManager {
       (ref) => this.find(ref).rec.mounts ?? [],
     );
     await checkBindSources(mounts);
+    const net = this.o.network.planNetworks(plan.hostConfig.NetworkMode, body.NetworkingConfig?.EndpointsConfig, body.HostConfig?.Links);
+    plan.hostConfig.NetworkMode = net.NetworkMode;
     const id = newContainerId();
     const reserved = this.names.reserve(name, id);
     const madeVolumes: string[] = [];
@@ -242,6 +258,7 @@ export class ContainerManager {
         restartCount: 0,
         manuallyStopped: false,
         hasBeenStarted: false,
+        networks: net.networks,
       };
       await mkdir(this.layout.containerDir(id), { recursive: true, mode: 0o700 });
       const c = new Container(rec);
@@ -295,8 +312,10 @@ export class ContainerManager {
     let cg: Cgroup | undefined;
     let mounted = false;
     let prepared: { close(): void } | undefined;
+    let net: Prepared | undefined;
     const undo = async () => {
       prepared?.close();
+      if (net) await this.o.network.release(rec).catch(() => undefined);
       await cg?.destroy().catch(() => undefined);
       if (mounted) await unmountSnapshot(this.layout, id).catch(() => undefined);
     };
@@ -313,7 +332,8 @@ export class ContainerManager {
         }),
       ]);
       cg = cgroup;
-      const startPlan = await planStart(rec, this.layout.rootfsDir(id));
+      net = await this.o.network.prepare(rec);
+      const startPlan = await planStart(rec, this.layout.rootfsDir(id), net);
       const ready = await prepareMounts(rec.mounts ?? [], this.layout.rootfsDir(id), this.o.volumes);
       prepared = ready;
       if (ready.copied) await this.save(c);
@@ -438,6 +458,7 @@ export class ContainerManager {
       c.cgroup = undefined;
     }
     await unmountSnapshot(this.layout, c.id).catch((e: Error) => this.log.warn({ err: e, id: c.id }, 'unmount failed'));
+    await this.o.network.release(rec).catch((e: Error) => this.log.warn({ err: e, id: c.id }, 'network release failed'));
     setStatus(rec.state, 'exited');
     rec.state.ExitCode = exit.exitCode;
     rec.state.OOMKilled = oom;
@@ -698,6 +719,16 @@ export class ContainerManager {
     });
   }
 
+  /** Runs `f` on the record under the container's lock and saves it (network connect, disconnect). */
+  update<T>(ref: string, f: (rec: ContainerRecord, running: boolean) => Promise<T>): Promise<T> {
+    const c = this.find(ref);
+    return this.withLock(c, async () => {
+      const out = await f(c.rec, c.rec.state.Status === 'running' || c.rec.state.Status === 'paused');
+      await this.save(c);
+      return out;
+    });
+  }
+
   /* ---------- attach, resize ---------- */
 
   /** A shim attach stream for this container: now when it runs, else at its next start. */
@@ -797,6 +828,7 @@ export class ContainerManager {
         c.startedAtMs = Date.parse(rec.state.StartedAt) || Date.now();
         c.runDone = new Promise<void>((resolve) => (c.endRun = resolve));
         c.monitor = client;
+        await this.o.network.restore(rec).catch((e: Error) => this.log.error({ err: e, id: c.id }, 'restoring the network of a running container failed'));
         await this.save(c);
         this.log.info({ id: c.id, pid: rec.state.Pid }, 'reattached to running container');
         this.watch(c, client);
@@ -829,6 +861,8 @@ export class ContainerManager {
       c.cgroup = undefined;
     }
     await unmountSnapshot(this.layout, c.id).catch(() => undefined);
+    this.o.network.cleanup(rec);
+    await this.o.network.release(rec).catch(() => undefined);
     setStatus(rec.state, 'exited');
     rec.state.Pid = 0;
     if (!pendingRestart) {
@@ -844,6 +878,7 @@ export class ContainerManager {
 
   private async cleanupLeftovers(c: Container): Promise<void> {
     await unmountSnapshot(this.layout, c.id).catch(() => undefined);
+    this.o.network.cleanup(c.rec);
     const driver = await this.cgroups();
     if ((await driver.list()).includes(c.id)) await (await driver.open(c.id)).destroy().catch(() => undefined);
   }

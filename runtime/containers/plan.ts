@@ -13,6 +13,8 @@ import type { Config, HostConfig, RestartPolicy } from './container.js';
 import type { SpawnOptions } from '../native/spawn.js';
 import { ALLOW_ALL_DEVICES, DOCKER_DEFAULT_DEVICE_RULES, hostDevices } from '../security/devices.js';
 import { parseSecurityFlags, securityFlagsOfHostConfig, type SecurityPlan } from './security-options.js';
+import { checkPortBindings, parsePortKey } from '../network/ports.js';
+import type { Prepared } from '../network/endpoints.js';
 
 /** Capabilities, seccomp and no-new-privileges of a HostConfig (security-options.ts, Docker's rules). */
 export function securityOf(hc: Record<string, unknown>): SecurityPlan {
@@ -44,6 +46,8 @@ export interface CreateBody {
   StopTimeout?: number | null;
   /** anonymous volumes (`-v /path`), besides the image's */
   Volumes?: Record<string, unknown> | null;
+  ExposedPorts?: Record<string, unknown> | null;
+  NetworkingConfig?: { EndpointsConfig?: Record<string, unknown> | null } | null;
   HostConfig?: Partial<HostConfig> & {
     Binds?: string[] | null;
     Mounts?: unknown[] | null;
@@ -108,14 +112,27 @@ export function planCreate(body: CreateBody, image: ImageRecord): CreatePlan {
   const warnings: string[] = [];
   if (Array.isArray(hc.Devices) && hc.Devices.length > 0) throw badParameter('--device is not supported through the daemon yet: use wharf run --root');
   securityOf(hc); // CapAdd, CapDrop, Privileged, SecurityOpt: refused here when invalid
-  if (hc.PortBindings && Object.keys(hc.PortBindings).length > 0) throw badParameter('published ports need bridge networking, which this node does not have yet');
-
+  let portBindings;
+  try {
+    portBindings = checkPortBindings(hc.PortBindings);
+  } catch (e) {
+    throw badParameter((e as Error).message);
+  }
+  // The network's name is checked against the daemon's networks at create (runtime/network/).
   let network = hc.NetworkMode ?? '';
-  if (network === '' || network === 'default' || network === 'bridge') {
-    warnings.push('bridge networking is not supported on this node yet: the container gets only a loopback interface (--network none)');
-    network = 'none';
-  } else if (network !== 'none' && network !== 'host') {
-    throw badParameter(`network ${network} is not supported on this node: use none or host`);
+  if (typeof network !== 'string') throw badParameter('NetworkMode must be a string');
+  if (network === '' || network === 'default') network = 'bridge';
+  if ((network === 'host' || network.startsWith('container:')) && Object.keys(portBindings).length > 0) {
+    throw badParameter('conflicting options: port publishing and the container type network mode');
+  }
+  const exposed: Record<string, Record<string, never>> = {};
+  for (const k of [...Object.keys(img.ExposedPorts ?? {}), ...Object.keys(body.ExposedPorts ?? {}), ...Object.keys(portBindings)]) {
+    try {
+      const [port, proto] = parsePortKey(k);
+      exposed[`${port}/${proto}`] = {};
+    } catch (e) {
+      throw badParameter((e as Error).message);
+    }
   }
 
   // merge(): the user's Entrypoint drops the image's Cmd; an empty one resets it.
@@ -159,6 +176,8 @@ export function planCreate(body: CreateBody, image: ImageRecord): CreatePlan {
     AutoRemove: autoRemove,
     RestartPolicy: restartPolicy(hc.RestartPolicy, autoRemove),
     NetworkMode: network,
+    PortBindings: portBindings,
+    PublishAllPorts: hc.PublishAllPorts === true,
     ReadonlyRootfs: hc.ReadonlyRootfs ?? false,
     Memory: memory,
     MemorySwap: memorySwap,
@@ -186,6 +205,7 @@ export function planCreate(body: CreateBody, image: ImageRecord): CreatePlan {
     Labels: { ...(img.Labels ?? {}), ...(body.Labels ?? {}) },
     StopSignal: stopSignal,
     Volumes: img.Volumes || body.Volumes ? { ...(img.Volumes ?? {}), ...(body.Volumes ?? {}) } : null,
+    ...(Object.keys(exposed).length > 0 ? { ExposedPorts: exposed } : {}),
   };
   if (typeof body.StopTimeout === 'number') config.StopTimeout = body.StopTimeout;
   return { config, hostConfig, path: argv[0]!, args: argv.slice(1), warnings };
@@ -204,7 +224,11 @@ export function limitsOf(hc: HostConfig): CgroupLimits {
 }
 
 /** What wharf-init gets for one start, computed against the mounted rootfs. */
-export async function planStart(rec: { id: string; path: string; args: string[]; config: Config; hostConfig: HostConfig }, rootfs: string): Promise<Omit<SpawnOptions, 'stdio' | 'beforeStart'>> {
+export async function planStart(
+  rec: { id: string; path: string; args: string[]; config: Config; hostConfig: HostConfig },
+  rootfs: string,
+  net: Prepared = { binds: [] },
+): Promise<Omit<SpawnOptions, 'stdio' | 'beforeStart'>> {
   const c = rec.config;
   const user = await resolveUser(rootfs, c.User || undefined).catch((e: Error) => {
     throw badParameter(e.message);
@@ -221,6 +245,8 @@ export async function planStart(rec: { id: string; path: string; args: string[];
     user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
     hostname,
     namespaces: { net: rec.hostConfig.NetworkMode !== 'host' },
+    ...(net.netns ? { netns: net.netns } : {}),
+    binds: net.binds,
     readOnlyRootfs: rec.hostConfig.ReadonlyRootfs,
     noNewPrivileges: sec.noNewPrivileges,
     capabilities: sec.capabilities,

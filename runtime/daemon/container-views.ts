@@ -5,6 +5,71 @@
 import type { NodeLayout } from '../layout.js';
 import type { ContainerRecord } from '../containers/container.js';
 import { mountView } from '../volumes/mount-points.js';
+import { netnsPath } from '../layout.js';
+import type { EndpointSettings } from '../network/types.js';
+
+const running = (r: ContainerRecord): boolean => r.state.Status === 'running' || r.state.Status === 'paused';
+
+/** Endpoints as Docker shows them (without where they sit on the host). */
+function networksView(r: ContainerRecord): Record<string, Omit<EndpointSettings, 'ifname' | 'hostIf'>> {
+  const out: Record<string, Omit<EndpointSettings, 'ifname' | 'hostIf'>> = {};
+  for (const [name, ep] of Object.entries(r.networks ?? {})) {
+    const { ifname: _i, hostIf: _h, ...rest } = ep;
+    out[name] = rest;
+  }
+  return out;
+}
+
+/** NetworkSettings.Ports: every exposed port, with its host bindings while it runs. */
+function portsView(r: ContainerRecord): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
+  const out: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
+  if (!running(r)) return out;
+  for (const k of Object.keys((r.config.ExposedPorts as Record<string, unknown> | undefined) ?? {})) out[k] = null;
+  for (const p of r.ports ?? []) (out[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp || '0.0.0.0', HostPort: String(p.hostPort) });
+  return out;
+}
+
+/** The list's Ports: published ones with their host side, the other exposed ones alone. */
+function portsSummary(r: ContainerRecord): Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> {
+  if (!running(r)) return [];
+  const out: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> = [];
+  const published = new Set<string>();
+  for (const p of r.ports ?? []) {
+    out.push({ IP: p.hostIp || '0.0.0.0', PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.proto });
+    published.add(`${p.containerPort}/${p.proto}`);
+  }
+  for (const k of Object.keys((r.config.ExposedPorts as Record<string, unknown> | undefined) ?? {})) {
+    if (published.has(k)) continue;
+    const [port, proto] = k.split('/');
+    out.push({ PrivatePort: Number(port), Type: proto ?? 'tcp' });
+  }
+  return out;
+}
+
+export function networkSettingsOf(r: ContainerRecord, execRoot: string): Record<string, unknown> {
+  const bridge = r.networks?.bridge;
+  const bridgeMode = !['host', 'none'].includes(r.hostConfig.NetworkMode) && !r.hostConfig.NetworkMode.startsWith('container:');
+  return {
+    Bridge: '',
+    SandboxID: running(r) && bridgeMode ? r.id : '',
+    HairpinMode: false,
+    LinkLocalIPv6Address: '',
+    LinkLocalIPv6PrefixLen: 0,
+    Ports: portsView(r),
+    SandboxKey: running(r) && bridgeMode ? netnsPath(execRoot, r.id) : '',
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: bridge?.EndpointID ?? '',
+    Gateway: bridge?.Gateway ?? '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: bridge?.IPAddress ?? '',
+    IPPrefixLen: bridge?.IPPrefixLen ?? 0,
+    IPv6Gateway: '',
+    MacAddress: bridge?.MacAddress ?? '',
+    Networks: networksView(r),
+  };
+}
 
 /** go-units HumanDuration, as `docker ps` prints it. */
 export function humanDuration(ms: number): string {
@@ -57,17 +122,17 @@ export function summaryOf(r: ContainerRecord): Record<string, unknown> {
     ImageID: r.imageId,
     Command: command(r),
     Created: Math.floor(Date.parse(r.created) / 1000),
-    Ports: [],
+    Ports: portsSummary(r),
     Labels: r.config.Labels,
     State: r.state.Status,
     Status: statusText(r),
     HostConfig: { NetworkMode: r.hostConfig.NetworkMode },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: networksView(r) },
     Mounts: (r.mounts ?? []).map(mountView),
   };
 }
 
-export function inspectOf(r: ContainerRecord, layout: NodeLayout, execIds: string[]): Record<string, unknown> {
+export function inspectOf(r: ContainerRecord, layout: NodeLayout, execIds: string[], execRoot = ''): Record<string, unknown> {
   return {
     Id: r.id,
     Created: r.created,
@@ -75,9 +140,9 @@ export function inspectOf(r: ContainerRecord, layout: NodeLayout, execIds: strin
     Args: r.args,
     State: r.state,
     Image: r.imageId,
-    ResolvConfPath: '',
-    HostnamePath: '',
-    HostsPath: '',
+    ResolvConfPath: r.hasBeenStarted ? layout.resolvConfPath(r.id) : '',
+    HostnamePath: r.hasBeenStarted ? layout.hostnamePath(r.id) : '',
+    HostsPath: r.hasBeenStarted ? layout.hostsPath(r.id) : '',
     LogPath: r.hostConfig.LogConfig.Type === 'json-file' ? layout.containerLogPath(r.id) : '',
     Name: `/${r.name}`,
     RestartCount: r.restartCount,
@@ -94,7 +159,7 @@ export function inspectOf(r: ContainerRecord, layout: NodeLayout, execIds: strin
     },
     Mounts: (r.mounts ?? []).map(mountView),
     Config: r.config,
-    NetworkSettings: { Bridge: '', SandboxID: '', Ports: {}, SandboxKey: '', Networks: {} },
+    NetworkSettings: networkSettingsOf(r, execRoot),
   };
 }
 

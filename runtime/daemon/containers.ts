@@ -82,7 +82,7 @@ export function registerContainerRoutes(router: Router, deps: DaemonDeps, contai
 
   router.get('/containers/{id}/json', (call) => {
     const c = containers.find(call.params.id!);
-    sendJson(call, 200, inspectOf(c.rec, deps.layout, containers.execs?.idsOf(c.id) ?? []));
+    sendJson(call, 200, inspectOf(c.rec, deps.layout, containers.execs?.idsOf(c.id) ?? [], containers.execRoot));
   });
 
   router.post('/containers/{id}/start', async (call) => {

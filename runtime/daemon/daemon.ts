@@ -20,6 +20,9 @@ import { ExecManager } from '../containers/exec.js';
 import { VolumeStore } from '../volumes/store.js';
 import { registerVolumeRoutes } from './volumes.js';
 import { registerBuildRoutes } from './build.js';
+import { NetworkManager } from '../network/endpoints.js';
+import { DEFAULT_BIP, DEFAULT_BRIDGE, DEFAULT_POOL, type NetworkOptions } from '../network/networks.js';
+import { registerNetworkRoutes } from './networks.js';
 
 export interface DaemonOptions {
   root: string;
@@ -30,6 +33,8 @@ export interface DaemonOptions {
   tls?: TlsFiles;
   defaultRegistry: string;
   log: Logger;
+  /** the default bridge and the user networks' address pool (dockerd --bridge, --bip, --default-address-pool) */
+  network?: Partial<NetworkOptions>;
 }
 
 export interface RunningDaemon {
@@ -60,18 +65,23 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const images = new ImageStore(layout, { defaultRegistry: o.defaultRegistry });
   const volumes = new VolumeStore(layout);
   await volumes.load();
-  const containers = new ContainerManager({ layout, execRoot: o.execRoot, images, events, log: o.log, defaultRegistry: o.defaultRegistry, volumes });
+  const network = new NetworkManager(layout, o.execRoot, { bridge: DEFAULT_BRIDGE, bip: DEFAULT_BIP, pool: DEFAULT_POOL, ...(o.network ?? {}) }, o.log);
+  await network.load();
+  const containers = new ContainerManager({ layout, execRoot: o.execRoot, images, events, log: o.log, defaultRegistry: o.defaultRegistry, volumes, network });
   await containers.load();
+  // The rules of every network and of the ports of the running containers (again after a crash).
+  await network.syncFirewall();
   const execs = new ExecManager(containers, o.execRoot);
   containers.execs = execs;
   const deps: DaemonDeps = { layout, images, defaultRegistry: o.defaultRegistry, containers, events, log: o.log };
-  const router = buildRouter(deps, [(r, d) => registerSystemRoutes(r, d, { id, cgroupVersion }), registerImageRoutes, (r) => registerContainerRoutes(r, deps, containers), (r) => registerExecRoutes(r, containers, execs), (r) => registerVolumeRoutes(r, volumes, containers), (r) => registerBuildRoutes(r, deps, containers)]);
+  const router = buildRouter(deps, [(r, d) => registerSystemRoutes(r, d, { id, cgroupVersion }), registerImageRoutes, (r) => registerContainerRoutes(r, deps, containers), (r) => registerExecRoutes(r, containers, execs), (r) => registerVolumeRoutes(r, volumes, containers), (r) => registerBuildRoutes(r, deps, containers), (r) => registerNetworkRoutes(r, containers, network)]);
   const listeners: Listener[] = [];
   try {
     for (const a of addresses) listeners.push(await listen(a, router, o.log, { ...(gid !== undefined ? { gid } : {}), ...(o.tls ? { tls: o.tls } : {}) }));
   } catch (e) {
     await Promise.all(listeners.map((l) => l.close()));
     await containers.detach();
+    network.close();
     throw e;
   }
   for (const l of listeners) o.log.info({ address: l.address }, 'API listen');
@@ -81,6 +91,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     async close() {
       await Promise.all(listeners.map((l) => l.close()));
       await containers.detach();
+      network.close();
     },
   };
 }

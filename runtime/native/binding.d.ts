@@ -53,6 +53,13 @@ export interface WharfNativeBinding {
    * BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup directory. */
   attachDeviceProgram(cgroupDir: string, insns: Buffer): void;
   umountFlags: { force: number; detach: number; expire: number; nofollow: number };
+
+  /* rtnetlink (netlink.cc; typed face runtime/native/netlink.ts). Synchronous; a failure
+   * throws an Error with `errno` and `syscall`. */
+  netnsCreate(path: string): void;
+  bridgeEnsure(name: string, ip: string, prefix: number): void;
+  vethAttach(o: { host: string; peer: string; netns: string; bridge: string; ip: string; prefix: number; gateway: string; mac: Buffer; isolated: boolean }): void;
+  linkDelete(name: string): boolean;
 }
 
 export interface RawMountFlags {

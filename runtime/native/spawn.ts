@@ -154,6 +154,9 @@ export interface SpawnOptions extends ProcessOptions {
   devices?: readonly DeviceNode[];
   /** /sys read-write (--privileged). Default read-only. */
   writableSys?: boolean;
+  /** A network namespace file (runtime/network/: made and wired before the start, or
+   * another container's) that the helper joins instead of a new namespace. */
+  netns?: string;
 }
 
 export type ExecOptions = ProcessOptions;
@@ -508,6 +511,10 @@ export async function encodeSpawnSpec(options: Omit<SpawnOptions, 'stdio' | 'bef
   if (ns.cgroup) w.add('cgroupns', '1');
   // A new network namespace has only lo, down: bring it up (Docker's --network none).
   if (ns.net) w.add('lo', '1');
+  if (o.netns !== undefined) {
+    if (!ns.net) throw new InvalidSpecError('netns needs namespaces.net');
+    w.add('netns', absolute('netns', o.netns));
+  }
   writeBinds(w, o.binds);
   const passFds = writeMounts(w, o.mounts);
   writeCgroupFs(w, o.cgroupfs, ns.cgroup);
@@ -516,7 +523,7 @@ export async function encodeSpawnSpec(options: Omit<SpawnOptions, 'stdio' | 'bef
   writeProcess(w, o, '/');
   await writeSeccomp(w, o);
   const f = native().cloneFlags;
-  const flags = f.mount | (ns.pid ? f.pid : 0) | (ns.net ? f.net : 0) | (ns.uts ? f.uts : 0) | (ns.ipc ? f.ipc : 0);
+  const flags = f.mount | (ns.pid ? f.pid : 0) | (ns.net && o.netns === undefined ? f.net : 0) | (ns.uts ? f.uts : 0) | (ns.ipc ? f.ipc : 0);
   return { spec: w.buffer(), flags, passFds };
 }
 

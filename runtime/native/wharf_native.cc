@@ -35,6 +35,7 @@
 #include <uv.h>
 
 #include "devices_bpf.h"
+#include "netlink.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -497,6 +498,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   mnt.Set("nofollow", Napi::Number::New(env, UMOUNT_NOFOLLOW));
   exports.Set("umountFlags", mnt);
   RegisterDeviceProgram(env, exports);  // devices_bpf.cc
+  RegisterNetlink(env, exports);  // netlink.cc
   return exports;
 }
 

@@ -57,7 +57,8 @@ export interface TestDaemon {
   log(): Promise<string>;
 }
 
-export async function startTestDaemon(opts: { registry: string }): Promise<TestDaemon> {
+/** `args`: more `wharf daemon` flags (e.g. --bridge and --bip names unique to the run). */
+export async function startTestDaemon(opts: { registry: string; args?: string[] }): Promise<TestDaemon> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-daemon-'));
   const root = join(dir, 'root');
   const execRoot = join(dir, 'run');
@@ -80,7 +81,7 @@ export async function startTestDaemon(opts: { registry: string }): Promise<TestD
   const start = async () => {
     const { openSync, closeSync } = await import('node:fs');
     const out = openSync(logFile, 'a');
-    child = spawn(process.execPath, [WHARF_BIN, 'daemon', '--root', root, '--exec-root', execRoot, '-H', `unix://${socket}`, '--registry', opts.registry, '-l', 'debug'], {
+    child = spawn(process.execPath, [WHARF_BIN, 'daemon', '--root', root, '--exec-root', execRoot, '-H', `unix://${socket}`, '--registry', opts.registry, '-l', 'debug', ...(opts.args ?? [])], {
       stdio: ['ignore', out, out],
     });
     closeSync(out);

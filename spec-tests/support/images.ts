@@ -152,6 +152,7 @@ export interface ImageConfigInput {
   Labels?: Record<string, string>;
   /** VOLUME: anonymous volumes of every container of the image */
   Volumes?: Record<string, object>;
+  ExposedPorts?: Record<string, Record<string, never>>;
   architecture?: string;
   os?: string;
   variant?: string;

@@ -25,6 +25,12 @@ export interface ClientRunFlags extends RawRunFlags, VolumeFlags {
   /** a registry to put in front of names without one (only when the user gave --registry) */
   qualifyWith?: string;
   quiet?: boolean;
+  /** -p, -P, --expose, --link, --network-alias (bridge networking, runtime/network/) */
+  publish?: string[];
+  publishAll?: boolean;
+  expose?: string[];
+  link?: string[];
+  networkAlias?: string[];
 }
 
 /** docker/cli parseSecurityOpts: seccomp=<file> is sent as the file's JSON. */
@@ -69,11 +75,31 @@ export async function createBody(image: string, args: string[], raw: ClientRunFl
   if (raw.rm && restart && restart.Name !== 'no') throw new CliError('Conflicting options: --restart and --rm', 125);
   const attach = !raw.detach;
   const l = flags.limits;
+  const { mergeBindings, parsePortKey, PortSpecError } = await import('../../network/ports.js');
+  let portBindings;
+  const exposed: Record<string, Record<string, never>> = {};
+  try {
+    portBindings = mergeBindings(raw.publish ?? []);
+    for (const e of raw.expose ?? []) {
+      const [port, proto] = parsePortKey(e);
+      exposed[`${port}/${proto}`] = {};
+    }
+  } catch (e) {
+    if (e instanceof PortSpecError) throw new CliError(`invalid argument for -p/--expose: ${e.message}`, 125);
+    throw e;
+  }
+  for (const k of Object.keys(portBindings)) exposed[k] = {};
+  if (raw.networkAlias?.length && (raw.network === undefined || ['bridge', 'default', 'host', 'none'].includes(raw.network))) {
+    throw new CliError('network-scoped aliases are only supported for user-defined networks', 125);
+  }
   const hostConfig: Record<string, unknown> = {
     AutoRemove: flags.rm,
     ReadonlyRootfs: flags.readOnly,
     ...(restart ? { RestartPolicy: restart } : {}),
     ...(raw.network !== undefined ? { NetworkMode: raw.network } : {}),
+    ...(Object.keys(portBindings).length > 0 ? { PortBindings: portBindings } : {}),
+    ...(raw.publishAll ? { PublishAllPorts: true } : {}),
+    ...(raw.link?.length ? { Links: raw.link } : {}),
     ...(l.memoryBytes !== undefined ? { Memory: l.memoryBytes } : {}),
     ...(l.memorySwapBytes !== undefined ? { MemorySwap: l.memorySwapBytes } : {}),
     ...(l.cpus !== undefined ? { NanoCpus: Math.round(l.cpus * 1e9) } : {}),
@@ -117,7 +143,9 @@ export async function createBody(image: string, args: string[], raw: ClientRunFl
       Entrypoint: flags.entrypoint === undefined ? null : [flags.entrypoint],
       Labels: {},
       ...(Object.keys(vf.volumes).length ? { Volumes: vf.volumes } : {}),
+      ...(Object.keys(exposed).length > 0 ? { ExposedPorts: exposed } : {}),
       HostConfig: hostConfig,
+      ...(raw.networkAlias?.length ? { NetworkingConfig: { EndpointsConfig: { [raw.network!]: { Aliases: raw.networkAlias } } } } : {}),
     },
   };
 }

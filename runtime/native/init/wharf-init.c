@@ -85,7 +85,7 @@
 #endif
 
 static struct {
-  const char *mode, *rootfs, *hostname, *cwd, *target;
+  const char *mode, *rootfs, *hostname, *cwd, *target, *netns;
   long uid, gid;
   int have_user;
   struct list args, env, groups, masks, rpaths, joins;
@@ -173,6 +173,7 @@ static void read_spec(void) {
     }
     else if (!strcmp(k, "cgroup2")) plan.cgroupfs = 2;
     else if (!strcmp(k, "lo")) spec.loopback = !strcmp(v, "1");
+    else if (!strcmp(k, "netns")) spec.netns = v;
     else if (!strcmp(k, "init")) spec.init = !strcmp(v, "1");
     else if (!strcmp(k, "pdeathsig")) spec.pdeathsig = !strcmp(v, "1");
     else if (!strcmp(k, "console")) spec.console = !strcmp(v, "1");
@@ -436,6 +437,15 @@ static void loopback_up(void) {
   close(s);
 }
 
+/* A network namespace the daemon made and wired (runtime/network/) before this start,
+   or another container's (--network container:): joined instead of a new one. */
+static void join_netns(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(WHARF_STEP_SETNS, errno, "open %s", path);
+  if (setns(fd, CLONE_NEWNET) < 0) fail(WHARF_STEP_SETNS, errno, "setns net %s", path);
+  close(fd);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "--seccomp-bpf")) return wharf_seccomp_export_main();
   /* Nobody in the container may ptrace us or open /proc/<pid>/exe (the host's
@@ -447,6 +457,7 @@ int main(int argc, char **argv) {
   /* Own session, no controlling terminal: TIOCSTI cannot reach the caller's. */
   if (setsid() < 0) fail(WHARF_STEP_SESSION, errno, "setsid");
   if (spec.cgroupns && unshare(CLONE_NEWCGROUP) < 0) fail(WHARF_STEP_CGROUPNS, errno, "unshare cgroup namespace");
+  if (spec.netns) join_netns(spec.netns);
   if (spec.loopback) loopback_up();
   if (!strcmp(spec.mode, "run")) run_mode();
   else if (!strcmp(spec.mode, "exec")) exec_mode();

@@ -10,6 +10,7 @@
  * this file creates carries its own prefix and is removed at the end, so other users of
  * the shared dockerd are never touched.
  */
+import { ownNetworkArgs } from './support/networks.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -92,7 +93,7 @@ async function startWharfDaemon(): Promise<void> {
   wharfSocket = join(run, 'api.sock');
   WHARFD = `unix://${wharfSocket}`;
   let log = '';
-  daemon = spawn(process.execPath, [WHARF, 'daemon', '--root', root, '--exec-root', run, '-H', WHARFD, '--registry', registry.hostPort], {
+  daemon = spawn(process.execPath, [WHARF, 'daemon', '--root', root, '--exec-root', run, '-H', WHARFD, '--registry', registry.hostPort, ...ownNetworkArgs()], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   daemon.stdout!.on('data', (d: Buffer) => (log += d.toString()));

@@ -6,6 +6,7 @@
  * killed and restarted under running containers, bad requests, and the same commands
  * against dockerd compared with what Wharf answers.
  */
+import { ownNetworkArgs } from './support/networks.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -291,7 +292,7 @@ describe('wharf daemon: its sockets', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /refusing to listen on TCP without TLS client verification/);
     assert.match(r.stderr, /--tlsverify/);
-    const again = await runCommand(process.execPath, [WHARF_BIN, 'daemon', '--root', `${daemon.dir}/root2`, '--exec-root', daemon.execRoot, '-H', `unix://${daemon.socket}`]);
+    const again = await runCommand(process.execPath, [WHARF_BIN, 'daemon', '--root', `${daemon.dir}/root2`, '--exec-root', daemon.execRoot, '-H', `unix://${daemon.socket}`, ...ownNetworkArgs()]);
     assert.equal(again.code, 2, 'a second daemon on the same socket stops');
     assert.match(again.stderr, /another daemon is listening on this socket/);
     assert.equal((await daemon.api('GET', '/_ping')).body, 'OK');

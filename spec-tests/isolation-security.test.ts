@@ -8,6 +8,7 @@
  * names (devices 10:232, 10:183, 7:0, 4:0 after mknod; unshare, mount, keyctl, add_key,
  * bpf, reboot, kexec_load, open_by_handle_at).
  */
+import { ownNetworkArgs } from './support/networks.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -161,7 +162,7 @@ async function startWharfDaemon(): Promise<string> {
   const sock = join(scratch, 'run', 'api.sock');
   const host = `unix://${sock}`;
   let log = '';
-  daemon = spawn(process.execPath, [WHARF, 'daemon', '--root', join(scratch, 'droot'), '--exec-root', join(scratch, 'run'), '-H', host], { stdio: ['ignore', 'pipe', 'pipe'] });
+  daemon = spawn(process.execPath, [WHARF, 'daemon', '--root', join(scratch, 'droot'), '--exec-root', join(scratch, 'run'), '-H', host, ...ownNetworkArgs()], { stdio: ['ignore', 'pipe', 'pipe'] });
   daemon.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   daemon.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   for (let i = 0; i < 150; i++) {

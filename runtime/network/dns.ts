@@ -9,6 +9,8 @@
 import { createSocket, type Socket } from 'node:dgram';
 
 export type Lookup = (name: string) => string[] | undefined;
+/** an upstream resolver: its address (port 53), or an address and port */
+export type Upstream = string | { address: string; port: number };
 
 interface Question {
   name: string;
@@ -74,7 +76,7 @@ export class DnsServer {
   constructor(
     private readonly address: string,
     private readonly lookup: Lookup,
-    private readonly upstreams: () => string[],
+    private readonly upstreams: () => Upstream[],
     private readonly port = 53,
   ) {}
 
@@ -106,7 +108,8 @@ export class DnsServer {
 
   /** Asks each upstream in turn (2 s each); SERVFAIL when none answers. */
   private async forward(msg: Buffer): Promise<Buffer> {
-    for (const ns of this.upstreams()) {
+    for (const up of this.upstreams()) {
+      const { address: ns, port } = typeof up === 'string' ? { address: up, port: 53 } : up;
       const reply = await new Promise<Buffer | undefined>((resolve) => {
         const s = createSocket(ns.includes(':') ? 'udp6' : 'udp4');
         const timer = setTimeout(() => done(undefined), 2000);
@@ -119,7 +122,7 @@ export class DnsServer {
         s.on('message', (b) => {
           if (b.length >= 2 && b.readUInt16BE(0) === msg.readUInt16BE(0)) done(b);
         });
-        s.send(msg, 53, ns);
+        s.send(msg, port, ns);
       });
       if (reply) return reply;
     }

@@ -183,7 +183,8 @@ export class NetworkManager {
         const other = this.directory!.find(name);
         const ip = other.rec.networks?.bridge?.IPAddress;
         if (!ip || other.rec.state.Status !== 'running') throw badParameter(`cannot link to a non running container: /${name} AS /${rec.name}/${alias}`);
-        for (const n of new Set([alias, name, other.rec.id.slice(0, 12)])) hosts.push({ name: n, ip });
+        // Docker's line: the alias, the short id, the name.
+        hosts.push({ name: [...new Set([alias, other.rec.id.slice(0, 12), other.rec.name])].join(' '), ip });
       }
       await this.publish(rec);
       const userNet = first && !first.net.isDefault;

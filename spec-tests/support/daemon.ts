@@ -9,6 +9,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { removeRunNetworksSync, runNetworks, type RunNetworks } from './networks.js';
 
 export const WHARF_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'wharf.js');
 
@@ -55,10 +56,15 @@ export interface TestDaemon {
   /** starts it again over the same root */
   start(): Promise<void>;
   log(): Promise<string>;
+  /** its default bridge, subnet and chains: the run's own, removed when this process exits */
+  networks: RunNetworks;
 }
 
-/** `args`: more `wharf daemon` flags (e.g. --bridge and --bip names unique to the run). */
+/** `args`: more `wharf daemon` flags. The default bridge, its subnet and chains are the run's
+ * own (the machine is shared), removed when this process exits. */
 export async function startTestDaemon(opts: { registry: string; args?: string[] }): Promise<TestDaemon> {
+  const networks = runNetworks();
+  process.once('exit', () => removeRunNetworksSync(networks));
   const dir = await mkdtemp(join(tmpdir(), 'wharf-daemon-'));
   const root = join(dir, 'root');
   const execRoot = join(dir, 'run');
@@ -81,7 +87,7 @@ export async function startTestDaemon(opts: { registry: string; args?: string[] 
   const start = async () => {
     const { openSync, closeSync } = await import('node:fs');
     const out = openSync(logFile, 'a');
-    child = spawn(process.execPath, [WHARF_BIN, 'daemon', '--root', root, '--exec-root', execRoot, '-H', `unix://${socket}`, '--registry', opts.registry, '-l', 'debug', ...(opts.args ?? [])], {
+    child = spawn(process.execPath, [WHARF_BIN, 'daemon', '--root', root, '--exec-root', execRoot, '-H', `unix://${socket}`, '--registry', opts.registry, '-l', 'debug', ...networks.args, ...(opts.args ?? [])], {
       stdio: ['ignore', out, out],
     });
     closeSync(out);
@@ -117,5 +123,6 @@ export async function startTestDaemon(opts: { registry: string; args?: string[] 
     },
     start,
     log: () => readFile(logFile, 'utf8'),
+    networks,
   };
 }

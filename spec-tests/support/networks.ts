@@ -3,13 +3,13 @@
  * user-network pool no other interface on the machine uses (the shared machine runs other
  * tests), the iptables chains the daemon makes for that bridge, and a free host port.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { promisify } from 'node:util';
-import { chainNames, removeChains } from '../../runtime/network/iptables.js';
+import { chainNames, jumps, removeChains } from '../../runtime/network/iptables.js';
 
 const execFileP = promisify(execFile);
 
@@ -75,4 +75,41 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** The same, synchronously, for a process 'exit' hook (a suite that stops its daemon and ends). */
+export function removeRunNetworksSync(n: RunNetworks): void {
+  const quiet = { stdio: 'ignore' as const };
+  if (linkExists(n.bridge)) {
+    try {
+      execFileSync('ip', ['link', 'del', n.bridge], quiet);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  for (const j of jumps(n.chains)) {
+    for (let i = 0; i < 8; i++) {
+      try {
+        execFileSync('iptables', ['-w', '-t', j.table, ...j.rule.replace(/^-A /, '-D ').split(' ')], quiet);
+      } catch {
+        break;
+      }
+    }
+  }
+  for (const [table, chain] of [['nat', n.chains.dnat], ['nat', n.chains.post], ['filter', n.chains.fwd]] as const) {
+    for (const op of ['-F', '-X']) {
+      try {
+        execFileSync('iptables', ['-w', '-t', table, op, chain], quiet);
+      } catch {
+        /* not there */
+      }
+    }
+  }
+}
+
+/** `wharf daemon` flags for a bridge, subnet and chains of the run's own, removed when this process exits. */
+export function ownNetworkArgs(): string[] {
+  const n = runNetworks();
+  process.once('exit', () => removeRunNetworksSync(n));
+  return n.args;
 }

@@ -173,6 +173,8 @@ describe('volumes', () => {
   test("a named volume's data survives rm and is seen by the next container", async () => {
     const vol = `data-${RUN}`;
     await ok(['run', '--name', `writer-${RUN}`, '-v', `${vol}:/data`, img.base, 'sh', '-c', 'echo kept > /data/row']);
+    assert.equal((await ok(['ps', '-a', '--filter', `volume=${vol}`, '--format', '{{.Names}}'])).trim(), `writer-${RUN}`);
+    assert.equal(await ok(['ps', '-a', '--filter', 'volume=nosuch-volume', '--format', '{{.Names}}']), '');
     await ok(['rm', '-v', `writer-${RUN}`]);
     assert.ok((await volumeNames()).includes(vol), 'rm -v keeps named volumes');
     assert.equal(await ok(['run', '--rm', '-v', `${vol}:/data:ro`, img.base, 'cat', '/data/row']), 'kept\n');
@@ -184,6 +186,10 @@ describe('volumes', () => {
     assert.equal(await readFile(join(daemon.root, 'volumes', vol, '_data', 'row'), 'utf8'), 'kept\n');
     await ok(['volume', 'rm', vol]);
     assert.ok(!(await volumeNames()).includes(vol));
+    // docker events saw the volume's life.
+    const events = await ok(['events', '--since', '0', '--until', String(Math.ceil(Date.now() / 1000) + 1), '--filter', 'type=volume', '--format', '{{.Actor.ID}} {{.Action}}']);
+    const mine = events.split('\n').filter((l) => l.startsWith(`${vol} `)).map((l) => l.slice(vol.length + 1));
+    assert.deepEqual(mine, ['create', 'mount', 'unmount', 'mount', 'unmount', 'destroy']);
   });
 
   test('volume rm of a volume in use: 409 with Docker\'s message; force does not override it', async () => {

@@ -203,6 +203,16 @@ export class ContainerManager {
     return next;
   }
 
+  /** docker events: volume mount / unmount for each volume of the container */
+  private volumeEvents(c: Container, action: 'mount' | 'unmount'): void {
+    for (const m of c.rec.mounts ?? []) {
+      if (m.Type !== 'volume') continue;
+      const attrs: Record<string, string> = { container: c.id, driver: 'local' };
+      if (action === 'mount') Object.assign(attrs, { destination: m.Destination, propagation: m.Propagation, 'read/write': String(m.RW) });
+      this.o.events.emit('volume', action, m.Name!, attrs);
+    }
+  }
+
   private event(c: Container, action: string, extra: Record<string, string> = {}): void {
     this.o.events.emit('container', action, c.id, { image: c.rec.config.Image, name: c.rec.name, ...c.rec.config.Labels, ...extra });
   }
@@ -386,6 +396,7 @@ export class ContainerManager {
       rec.state.FinishedAt = ZERO_TIME;
       rec.hasBeenStarted = true;
       await this.save(c);
+      this.volumeEvents(c, 'mount');
       this.event(c, 'start');
       this.watch(c, monitor);
     } catch (e) {
@@ -469,6 +480,7 @@ export class ContainerManager {
     if (restart) setStatus(rec.state, 'restarting');
     await this.save(c);
     this.event(c, 'die', { exitCode: String(exit.exitCode) });
+    this.volumeEvents(c, 'unmount');
     if (oom) this.event(c, 'oom');
     const result: WaitResult = { StatusCode: exit.exitCode, Error: error ? { Message: error } : null };
     for (const w of c.exitWaiters.splice(0)) w(result);

@@ -186,6 +186,8 @@ export function listFilter(filters: Record<string, string[]>): (r: ContainerReco
           }
           case 'exited':
             return r.state.Status === 'exited' && String(r.state.ExitCode) === v;
+          case 'volume':
+            return (r.mounts ?? []).some((m) => m.Name === v || m.Destination === v || (m.Type === 'bind' && m.Source === v));
           case 'ancestor':
             return r.config.Image === v || r.imageId === v || r.imageId.replace(/^sha256:/, '').startsWith(v.replace(/^sha256:/, ''));
           default:

@@ -63,7 +63,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const [id, cgroupVersion] = await Promise.all([nodeId(layout), detectCgroupVersion()]);
   const events = new EventBus();
   const images = new ImageStore(layout, { defaultRegistry: o.defaultRegistry });
-  const volumes = new VolumeStore(layout);
+  const volumes = new VolumeStore(layout, events);
   await volumes.load();
   const network = new NetworkManager(layout, o.execRoot, { bridge: DEFAULT_BRIDGE, bip: DEFAULT_BIP, pool: DEFAULT_POOL, ...(o.network ?? {}) }, o.log);
   await network.load();

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 
 export interface EngineEvent {
-  Type: 'container' | 'image' | 'daemon';
+  Type: 'container' | 'image' | 'daemon' | 'volume';
   Action: string;
   Actor: { ID: string; Attributes: Record<string, string> };
   scope: 'local';

@@ -10,6 +10,7 @@ import type { NodeLayout } from '../layout.js';
 import { writeDurable } from '../containers/container.js';
 import { badParameter, conflict, notFound } from '../daemon/errors.js';
 import { anonymousVolumeName, checkVolumeName } from './mount-points.js';
+import type { EventBus } from '../daemon/events.js';
 
 /** Docker's label on the volumes it creates for `-v /path` and image VOLUMEs. */
 export const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
@@ -39,7 +40,11 @@ function stringMap(what: string, v: unknown): Record<string, string> {
 export class VolumeStore {
   private byName = new Map<string, VolumeRecord>();
 
-  constructor(readonly layout: NodeLayout) {}
+  /** `events`: volume create / destroy go there (docker events) */
+  constructor(
+    readonly layout: NodeLayout,
+    private readonly events?: EventBus,
+  ) {}
 
   async load(): Promise<void> {
     await mkdir(this.layout.volumesDir, { recursive: true, mode: 0o701 });
@@ -89,6 +94,7 @@ export class VolumeStore {
     await mkdir(this.layout.volumeDataDir(name), { recursive: true, mode: 0o755 });
     await writeDurable(this.layout.volumeRecordPath(name), rec);
     this.byName.set(name, rec);
+    this.events?.emit('volume', 'create', name, { driver: 'local' });
     return rec;
   }
 
@@ -100,6 +106,7 @@ export class VolumeStore {
     // The record first: a crash halfway leaves data without a record, which load() ignores.
     await rm(this.layout.volumeRecordPath(name), { force: true });
     await rm(this.layout.volumeDir(name), { recursive: true, force: true });
+    this.events?.emit('volume', 'destroy', name, { driver: 'local' });
   }
 
   /** GET /volumes/{name} and the list's entries (api/types/volume Volume). */

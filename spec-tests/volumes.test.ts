@@ -27,7 +27,7 @@ const RUN = randomBytes(4).toString('hex');
 let registry: TestWharf;
 let daemon: TestDaemon;
 let work: string;
-const img = { base: '', seeded: '', declared: '', escape: '', etcLink: '' };
+const img = { base: '', seeded: '', declared: '', escape: '', etcLink: '', procLink: '' };
 
 async function ok(args: string[]): Promise<string> {
   const r = await daemon.docker(args);
@@ -72,6 +72,7 @@ before(async () => {
   // Destinations an image points out of its rootfs: a climbing relative link and an absolute one.
   img.escape = await push('vol/escape', [{ type: 'symlink', path: 'data', target: '../../../../../../tmp' }]);
   img.etcLink = await push('vol/etc-link', [{ type: 'symlink', path: 'data', target: '/etc' }, { type: 'file', path: 'etc/image-file', content: 'x\n' }]);
+  img.procLink = await push('vol/proc-link', [{ type: 'symlink', path: 'p', target: '/proc' }]);
   daemon = await startTestDaemon({ registry: registry.hostPort });
   for (const ref of Object.values(img)) {
     const r = await runCommand(process.execPath, [WHARF_BIN, 'pull', '--root', daemon.root, ref]);
@@ -318,6 +319,16 @@ describe('destinations resolved inside the rootfs', () => {
     assert.equal(await readFile(join(host, 'f'), 'utf8'), 'b\n');
     assert.equal(existsSync('/tmp/sub/f'), false);
     await ok(['volume', 'rm', `esc-${RUN}`]);
+  });
+
+  test('nothing is mounted over the container\'s /proc, not even through a link in the image', async () => {
+    const host = join(work, 'proc-bind');
+    const direct = await daemon.docker(['run', '--rm', '-v', `${host}:/proc/sys`, img.base, 'true']);
+    assert.equal(direct.code, 125);
+    assert.match(direct.stderr, /\/proc\/sys cannot be mounted because it is inside \/proc/);
+    const viaLink = await daemon.docker(['run', '--rm', '--tmpfs', '/p/sys', img.procLink, 'true']);
+    assert.equal(viaLink.code, 125);
+    assert.match(viaLink.stderr, /\/p\/sys cannot be mounted because it is inside \/proc/);
   });
 
   test('/data -> /etc in the image: the mount covers the image\'s /etc, as with dockerd', async () => {

@@ -10,6 +10,8 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -172,10 +174,20 @@ static unsigned long kept_flags(int fd) {
   return f;
 }
 
+/* runc's rule: nothing is mounted over the container's procfs (a bind there could
+   hide what mask_paths and readonly_paths protect). Checked on the resolved target,
+   so an image's link into /proc is caught as well. */
+static void refuse_proc(int step, int fd, const char *path) {
+  struct statfs sf;
+  if (fstatfs(fd, &sf) < 0) fail(step, errno, "statfs %s", path);
+  if (sf.f_type == PROC_SUPER_MAGIC) fail(step, EPERM, "%s cannot be mounted because it is inside /proc", path);
+}
+
 /* A fresh tmpfs on a directory inside the root (--tmpfs, --mount type=tmpfs). */
 static void setup_tmpfs(const struct bind *b) {
   const int step = WHARF_STEP_BINDS;
   int tgt = dir_in_root(step, b->target);
+  refuse_proc(step, tgt, b->target);
   mount_on(step, "tmpfs", tgt, b->target, "tmpfs", b->flags, b->tmpfs);
   close(tgt);
 }
@@ -203,6 +215,7 @@ static void setup_binds(const struct rootfs_plan *plan) {
     int tgt = dir ? in_root_mkdirs(rootfd, b->target, 0755) : in_root_create_file(rootfd, b->target, 0644);
     if (tgt < 0) fail(step, errno, "create bind target %s", b->target);
     refuse_root(step, tgt, b->target);
+    if (!b->source) refuse_proc(step, tgt, b->target);
     if (fstat(tgt, &tst) < 0) fail(step, errno, "stat bind target %s", b->target);
     if (dir != S_ISDIR(tst.st_mode))
       fail(step, dir ? ENOTDIR : EISDIR, "bind %s: source is %s, target %s is not", name,

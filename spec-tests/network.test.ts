@@ -116,6 +116,17 @@ describe('networks of wharf daemon', () => {
     await ok(['rm', '-f', 'web0']);
   });
 
+  test('--hostname, --dns, --dns-search and --add-host write the /etc files; the hostname names the bridge address', async () => {
+    const out = await ok(['run', '--rm', '--hostname', 'hh', '--dns', '10.1.1.1', '--dns-search', 'example.test', '--add-host', 'foo:10.2.2.2', IMG, 'sh', '-c', 'hostname; cat /etc/resolv.conf; cat /etc/hosts; ip -4 -o addr show eth0']);
+    assert.match(out, /^hh$/m);
+    assert.match(out, /^nameserver 10\.1\.1\.1$/m);
+    assert.match(out, /^search example\.test$/m);
+    assert.match(out, /^10\.2\.2\.2\tfoo$/m);
+    const ip = /inet ([\d.]+)\//.exec(out)?.[1];
+    assert.ok(ip, out);
+    assert.match(out, new RegExp(`^${ip.replace(/\./g, '\\.')}\\thh$`, 'm'));
+  });
+
   test('a user network: containers reach each other by name and alias over TCP; another network reaches neither name nor address', async () => {
     await networkCreate(['--subnet', '10.' + nets.pool.split('.')[1] + '.200.0/24', '--gateway', '10.' + nets.pool.split('.')[1] + '.200.254', 'front']);
     await networkCreate(['back']);

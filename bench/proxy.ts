@@ -178,13 +178,17 @@ async function upstreamBytes(upstream: TestRegistry): Promise<number> {
   return sum;
 }
 
-/** The upstream's count once it stopped moving (registry:2's cache may still be fetching). */
+/**
+ * The upstream's count once it stopped moving for 5 s: registry:2's cache fetches a blob
+ * again for its store a while after it served it, and that belongs to its own pull.
+ */
 async function settledUpstreamBytes(upstream: TestRegistry): Promise<number> {
   let last = await upstreamBytes(upstream);
-  for (let i = 0; i < 60; i++) {
+  let still = 0;
+  for (let i = 0; i < 120 && still < 5; i++) {
     await new Promise((r) => setTimeout(r, 1000));
     const now = await upstreamBytes(upstream);
-    if (now === last) return now;
+    still = now === last ? still + 1 : 0;
     last = now;
   }
   return last;

@@ -4,14 +4,17 @@
  * library/ rule, containerd's ?ns= with OCI-Namespace, the default upstream for
  * un-prefixed names, hosted and cached names on one endpoint, pushes into a cached
  * namespace refused, and the upstream going away: cached tags and digests still served
- * with a Warning, a miss answered with an error naming the upstream and the cause.
+ * with a Warning, a miss answered with an error naming the upstream and the cause. Counted
+ * by the upstream itself (registry:2's Prometheus metrics): a tag is revalidated with one
+ * HEAD at most once per `revalidate`, and an index is stored when fetched while its
+ * children come only when asked for.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildImage, buildLayer, pushImage, sha256, type BuiltImage } from './support/images.js';
+import { buildImage, buildIndex, buildLayer, pushImage, pushIndex, sha256, type BuiltImage } from './support/images.js';
 import { layoutDigestOf, readLayoutBlobs } from './support/oci-layout.js';
 import { requireCommand, run } from './support/peers.js';
 import { startCachingWharf } from './support/proxy.js';
@@ -149,5 +152,103 @@ describe('proxy cache: the upstream stopped', () => {
     const blob = await fetch(`${cache.url}/v2/docker.io/library/probe/blobs/${sha256('never cached')}`);
     assert.equal(blob.status, 404);
     assert.match(((await blob.json()) as { errors: { message: string }[] }).errors[0]!.message, /upstream docker\.io .*failed/);
+  });
+});
+
+/** What the upstream registry:2 has answered so far, by its own count: `handler method` -> requests. */
+async function upstreamRequests(registry: TestRegistry): Promise<(handler: string, method: string) => number> {
+  const text = await (await fetch(registry.metricsUrl!)).text();
+  const counts = new Map<string, number>();
+  for (const m of text.matchAll(/^registry_http_requests_total\{code="\d+",handler="(\w+)",method="(\w+)"\} (\S+)$/gm)) {
+    const k = `${m[1]} ${m[2]}`;
+    counts.set(k, (counts.get(k) ?? 0) + Number(m[3]));
+  }
+  return (handler, method) => counts.get(`${handler} ${method}`) ?? 0;
+}
+
+describe('proxy cache: revalidation and indexes, counted on the upstream', () => {
+  const INDEX_ACCEPT = `application/vnd.oci.image.index.v1+json, ${ACCEPT}`;
+  let counted: TestRegistry;
+  let hourly: TestWharf;
+  let always: TestWharf;
+  let first: BuiltImage;
+  let moved: BuiltImage;
+  let amd: BuiltImage;
+  let arm: BuiltImage;
+  let indexDigest: string;
+  before(async () => {
+    counted = await startReferenceRegistry({ metrics: true });
+    first = await image('tag 1, first');
+    moved = await image('tag 1, moved');
+    amd = await image('the amd64 child');
+    arm = await image('the arm64 child');
+    await pushImage(counted.url, 'team/tagged', '1', first);
+    const index = buildIndex([amd, arm]);
+    indexDigest = index.digest;
+    await pushIndex(counted.url, 'team/multi', '1', index);
+    hourly = await startCachingWharf([{ name: 'up', url: counted.url, revalidate: '1h' }]);
+    always = await startCachingWharf([{ name: 'up', url: counted.url, revalidate: '0' }]);
+  });
+  after(async () => {
+    await hourly?.destroy();
+    await always?.destroy();
+    await counted?.close();
+  });
+
+  const digestVia = async (cache: TestWharf, repo: string, ref: string) => {
+    const res = await fetch(`${cache.url}/v2/up/${repo}/manifests/${ref}`, { headers: { accept: INDEX_ACCEPT } });
+    assert.equal(res.status, 200, `${repo}:${ref}`);
+    await res.arrayBuffer();
+    return res.headers.get('docker-content-digest');
+  };
+
+  it('revalidate: 1h: one HEAD and one GET for the first pull, nothing more for 12 more (3 rounds of 4 at once); a tag moved upstream is not seen within the hour', async () => {
+    const before = await upstreamRequests(counted);
+    assert.equal(await digestVia(hourly, 'team/tagged', '1'), first.manifestDigest);
+    for (let round = 0; round < 3; round++) {
+      const digests = await Promise.all([1, 2, 3, 4].map(() => digestVia(hourly, 'team/tagged', '1')));
+      assert.deepEqual(digests, Array(4).fill(first.manifestDigest));
+    }
+    await pushImage(counted.url, 'team/tagged', '1', moved);
+    assert.equal(await digestVia(hourly, 'team/tagged', '1'), first.manifestDigest);
+    const after = await upstreamRequests(counted);
+    assert.equal(after('manifest', 'head') - before('manifest', 'head'), 1);
+    assert.equal(after('manifest', 'get') - before('manifest', 'get'), 1);
+  });
+
+  it('revalidate: 0: a HEAD for every pull of the tag, a GET only when it moved', async () => {
+    const before = await upstreamRequests(counted);
+    for (let i = 0; i < 3; i++) assert.equal(await digestVia(always, 'team/tagged', '1'), moved.manifestDigest);
+    const after = await upstreamRequests(counted);
+    assert.equal(after('manifest', 'head') - before('manifest', 'head'), 3);
+    assert.equal(after('manifest', 'get') - before('manifest', 'get'), 1);
+  });
+
+  it('an index is stored when fetched; its children come only when asked for (nothing prefetched)', async () => {
+    const before = await upstreamRequests(counted);
+    assert.equal(await digestVia(hourly, 'team/multi', '1'), indexDigest);
+    const afterIndex = await upstreamRequests(counted);
+    assert.equal(afterIndex('manifest', 'get') - before('manifest', 'get'), 1, 'the index alone');
+    assert.equal(afterIndex('blob', 'get') - before('blob', 'get'), 0);
+    assert.equal(await digestVia(hourly, 'team/multi', amd.manifestDigest), amd.manifestDigest);
+    const afterChild = await upstreamRequests(counted);
+    assert.equal(afterChild('manifest', 'get') - afterIndex('manifest', 'get'), 1, 'the child asked for');
+  });
+
+  it('the upstream gone: the index (with a Warning) and the child asked for are served, the other child was never fetched', async () => {
+    await counted.close();
+    const index = await fetch(`${hourly.url}/v2/up/team/multi/manifests/1`, { headers: { accept: INDEX_ACCEPT } });
+    // Within the hour the tag is served without asking the upstream: no failure, no Warning.
+    assert.equal(index.status, 200);
+    assert.equal(index.headers.get('docker-content-digest'), indexDigest);
+    assert.equal((await fetch(`${hourly.url}/v2/up/team/multi/manifests/${amd.manifestDigest}`, { headers: { accept: ACCEPT } })).status, 200);
+    const missing = await fetch(`${hourly.url}/v2/up/team/multi/manifests/${arm.manifestDigest}`, { headers: { accept: ACCEPT } });
+    assert.equal(missing.status, 404);
+    assert.match(((await missing.json()) as { errors: { message: string }[] }).errors[0]!.message, /not cached, and upstream up .*failed/);
+    // revalidate: 0 must ask, fails, and serves its cached copy of the tag with a Warning.
+    const stale = await fetch(`${always.url}/v2/up/team/tagged/manifests/1`, { headers: { accept: ACCEPT } });
+    assert.equal(stale.status, 200);
+    assert.equal(stale.headers.get('docker-content-digest'), moved.manifestDigest);
+    assert.match(stale.headers.get('warning') ?? '', /^299 - "up: upstream unavailable/);
   });
 });

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { Level } from 'level';
 import request from 'supertest';
 import {
   blobOf,
@@ -101,5 +102,31 @@ describe('storage/gc', () => {
     assert.equal((await request(ctx.app).head('/v2/ci/build/manifests/1')).status, 404);
     assert.equal(onDisk(images[0]!.layers[0]!.digest), false);
     assert.ok(onDisk(other.layers[0]!.digest));
+  });
+
+  it('a store from before times were kept: its untagged manifests and unreferenced blobs count from the first collection, not from 1970', async () => {
+    const untagged = await pushImage(ctx.app, 'old/app', 'tmp');
+    await request(ctx.app).delete('/v2/old/app/manifests/tmp').expect(202);
+    const loose = randomBlob(2048);
+    await pushBlob(ctx.app, 'old/app', loose);
+    // Rewrite the index as an older Wharf left it: no put times, blob links without a time.
+    await ctx.registry.close();
+    const db = new Level<string, string>(join(ctx.dir, 'metadata'));
+    for await (const [k, v] of db.iterator()) {
+      if (k.startsWith('p\0')) await db.del(k);
+      else if (k.startsWith('b\0')) await db.put(k, v.split(':')[0]!);
+    }
+    await db.close();
+    await ctx.restart();
+
+    const first = await ctx.registry.gc.collect(opts());
+    assert.deepEqual([first.manifests, first.blobs], [[], []], 'nothing is older than the first collection');
+    // Two hours on, the blob's lease (from the first collection) is over; the manifest is still young.
+    const lease = await ctx.registry.gc.collect(opts({ now: Date.now() + 2 * HOUR }));
+    assert.deepEqual([lease.manifests, lease.blobs], [[], [{ digest: loose.digest, size: loose.size }]]);
+    // A day on, untaggedAfter has passed since that first collection.
+    const later = await ctx.registry.gc.collect(opts({ now: Date.now() + 25 * HOUR }));
+    assert.deepEqual(later.manifests, [{ repository: 'old/app', digest: untagged.manifest.digest }]);
+    assert.equal(onDisk(untagged.layers[0]!.digest), false);
   });
 });

@@ -2,7 +2,8 @@
  * Online garbage collection over the metadata index, while the registry serves.
  *
  * Roots: tags (minus those a retention rule drops), and untagged manifests younger than
- * `untaggedAfter` (per rule, else the default). Edges: index -> children, manifest ->
+ * `untaggedAfter` (per rule, else the default); a manifest or blob link with no time (an
+ * older store) is as old as the store's first collection. Edges: index -> children, manifest ->
  * config and layers, referrer -> subject; and a live manifest keeps its referrers
  * (signatures and SBOMs live as long as what they describe). A blob linked within the
  * last `uploadLease` is live whatever references it -- a push uploads blobs first and
@@ -114,6 +115,10 @@ export class GarbageCollector {
     const rules = (options.retention ?? []).map((r) => ({ ...r, globs: r.repositories.map(repositoryGlob) }));
     const ruleFor = (repo: string) => rules.find((r) => r.globs.some((g) => g.test(repo)));
 
+    // Links and manifests with no time (written before times were kept) count from the first collection.
+    const epoch = await this.meta.firstCollectionAt(now, !options.dryRun);
+    const timeOf = (t: number) => (t === 0 ? epoch : t);
+
     // mark
     const manifests = new Map<string, ManifestNode>();
     for await (const m of this.meta.scanManifests()) manifests.set(key(m.repo, m.descriptor.digest), m);
@@ -126,7 +131,7 @@ export class GarbageCollector {
     const leasedUntil = new Map<Digest, number>();
     const linksOf = new Map<Digest, { repos: RepositoryName[]; size: number }>();
     for await (const l of this.meta.scanBlobLinks()) {
-      leasedUntil.set(l.digest, Math.max(leasedUntil.get(l.digest) ?? 0, l.linkedAt + options.uploadLease));
+      leasedUntil.set(l.digest, Math.max(leasedUntil.get(l.digest) ?? 0, timeOf(l.linkedAt) + options.uploadLease));
       const entry = linksOf.get(l.digest) ?? { repos: [], size: l.size };
       entry.repos.push(l.repo);
       linksOf.set(l.digest, entry);
@@ -148,7 +153,7 @@ export class GarbageCollector {
     const taggedByKept = new Set(roots);
     for (const [k, m] of manifests) {
       const untaggedAfter = ruleFor(m.repo)?.untaggedAfter ?? options.untaggedAfter;
-      if (!taggedByKept.has(k) && now - m.pushedAt < untaggedAfter) roots.push(k);
+      if (!taggedByKept.has(k) && now - timeOf(m.pushedAt) < untaggedAfter) roots.push(k);
     }
 
     const referrersOf = new Map<string, string[]>();
@@ -185,7 +190,7 @@ export class GarbageCollector {
       if (deadBlobs.length > 0) {
         const dead = new Set(deadBlobs.map((b) => b.digest));
         for await (const l of this.meta.scanBlobLinks()) {
-          if (dead.has(l.digest) && l.linkedAt + options.uploadLease > now) dead.delete(l.digest);
+          if (dead.has(l.digest) && timeOf(l.linkedAt) + options.uploadLease > now) dead.delete(l.digest);
           if (dead.has(l.digest) && !linksOf.get(l.digest)?.repos.includes(l.repo)) {
             const entry = linksOf.get(l.digest) ?? { repos: [], size: l.size };
             entry.repos.push(l.repo);

@@ -11,6 +11,7 @@
  *   a\0<touchedAt, 15 digits>\0<uuid>   ''                    sessions by last activity (expiry scans the old end)
  *   p\0<repo>\0<digest>                <ms since epoch>      when a manifest was last put (GC: untagged age, tag recency)
  *   c\0<digest>                        <ms since epoch>      when the proxy cache last served it (LRU eviction)
+ *   g\0first                           <ms since epoch>      when the first GC ran (the age of what has no time counts from it)
  *
  * A blob link's value is `<size>:<linked at, ms>` (older stores: `<size>`); the time is a
  * new blob's lease against GC until a manifest references it.
@@ -332,6 +333,14 @@ export class LevelMetadataStore implements MetadataStore {
       const [, repo] = key.split(SEP) as [string, RepositoryName];
       yield { repo, descriptor: JSON.parse(value) as ManifestDescriptor, pushedAt: pushed.get(key.slice(2)) ?? 0 };
     }
+  }
+
+  async firstCollectionAt(now: number, record: boolean): Promise<number> {
+    const key = `g${SEP}first`;
+    const kept = await this.db.get(key);
+    if (kept !== undefined) return Number(kept);
+    if (record) await this.db.put(key, String(now), DURABLE);
+    return now;
   }
 
   async *scanTags(): AsyncIterable<TagLink> {

@@ -187,6 +187,13 @@ export interface MetadataStore {
   scanBlobLinks(): AsyncIterable<BlobLink>;
   scanManifests(): AsyncIterable<ManifestLink>;
   scanTags(): AsyncIterable<TagLink>;
+  /**
+   * When the first collection ran on this store (`now` at the first call with `record`,
+   * kept from then on; `now` without `record` until then). Links and manifests written
+   * before their times were kept (time 0) are as old as that: a first collection after an
+   * upgrade must not take them for ancient.
+   */
+  firstCollectionAt(now: number, record: boolean): Promise<number>;
 
   /** The proxy cache's state: when each cached blob or manifest was last served (LRU eviction). */
   putCacheAccess(entries: Iterable<[Digest, number]>): Promise<void>;

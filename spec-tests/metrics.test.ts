@@ -88,6 +88,11 @@ it('parses with promtool, and its counters move as requests, the cache and GC do
   }
   forwarder.release();
   for (const res of await Promise.all([first, ...others])) assert.equal(sha256(Buffer.from(await res.arrayBuffer())), digest);
+  // Clients have every byte once it verified; the fill commits (fsync, rename, link) after that.
+  for (let i = 0; sample(await scrape(), 'wharf_proxy_stored_bytes_total', { upstream: 'up.example' }) - sample(before, 'wharf_proxy_stored_bytes_total', { upstream: 'up.example' }) < big.length; i++) {
+    if (i > 500) throw new Error('the fill never committed');
+    await new Promise((r) => setTimeout(r, 20));
+  }
   // Now a hit, and with the upstream gone, a revalidation that fails (served stale: an upstream error).
   await (await fetch(`${wharf.url}/v2/up.example/lib/cached/blobs/${digest}`)).arrayBuffer();
   await forwarder.close();

@@ -94,6 +94,12 @@ export class CachingRegistry implements RegistryService {
     return this.inner.meta.repositoryExists(repo as RepositoryName);
   }
 
+  /** Once every running fill has committed (or failed) and the evictions they asked for ran. */
+  async settled(): Promise<void> {
+    await this.fills.settle();
+    await this.evictor?.settled();
+  }
+
   async close(): Promise<void> {
     await this.upstreams.close();
     await this.fills.settle();

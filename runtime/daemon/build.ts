@@ -8,8 +8,8 @@
  *   {"stream":"Successfully built <12 hex>\n"} {"stream":"Successfully tagged name:tag\n"}
  *   and on failure {"errorDetail":{"code":N,"message":…},"error":…} (the CLI exits with N)
  *
- * The context is extracted under the node root (runtime/layers/unpack.ts: no entry may
- * escape), `.dockerignore` applied (the docker CLI already left those files out; other
+ * The context is extracted under the node root (runtime/images/build/context.ts: no entry
+ * may escape), `.dockerignore` applied (the docker CLI already left those files out; other
  * clients may not), and removed when the build ends. Intermediate containers are always
  * removed (rm and forcerm are Docker's defaults and the only behaviour here).
  */
@@ -19,7 +19,7 @@ import type { Call, Router } from './router.js';
 import type { DaemonDeps } from './deps.js';
 import type { ContainerManager } from '../containers/manager.js';
 import { badParameter } from './errors.js';
-import { unpackLayer } from '../layers/unpack.js';
+import { extractContext } from '../images/build/context.js';
 import { resolveInRoot } from '../layers/in-root.js';
 import { readFileInRoot } from '../layers/in-root.js';
 import { Builder, BuildError } from '../images/build/builder.js';
@@ -95,9 +95,9 @@ async function build(call: Call, deps: DaemonDeps, containers: ContainerManager)
   };
   try {
     try {
-      await unpackLayer(call.req, contextDir);
+      await extractContext(call.req, contextDir);
     } catch (e) {
-      throw new BuildError(`the build context is not a valid tar archive: ${(e as Error).message}`);
+      throw new BuildError((e as Error).message.startsWith('the build context') ? (e as Error).message : `the build context is not a valid tar archive: ${(e as Error).message}`);
     }
     const dockerfile = await readFileInRoot(contextDir, `/${dockerfileName}`, 16 * 1024 * 1024).catch(() => undefined);
     if (!dockerfile) throw new BuildError(`Cannot locate specified Dockerfile: ${dockerfileName}`);

@@ -19,9 +19,9 @@
  * string join, and no write follows a symlink: a file is created fresh with O_NOFOLLOW after
  * whatever was there is removed.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { constants as fsc, createReadStream } from 'node:fs';
-import { chmod, chown, copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 
 import { resolveInRoot } from '../../layers/in-root.js';
@@ -100,22 +100,27 @@ export async function resolveSources(root: string, patterns: string[], what: str
 
 /** The content checksum of the sources (the cache key part): names, types, modes, bytes, link targets. */
 export async function checksumSources(sources: Source[]): Promise<string> {
-  const h = createHash('sha256');
-  const walk = async (host: string, rel: string, top: boolean): Promise<void> => {
+  // the walk in order (names, modes, links), the files' bytes hashed apart and in parallel
+  const parts: Array<string | Promise<string>> = [];
+  const walk = async (host: string, rel: string): Promise<void> => {
     const st = await lstat(host);
-    h.update(`${rel}\0${st.mode}\0`);
-    if (st.isSymbolicLink()) h.update(`l${await readlink(host)}\0`);
-    else if (st.isFile()) await hashFile(h, host);
-    else if (st.isDirectory()) for (const n of (await readdir(host)).sort()) await walk(posix.join(host, n), `${rel}/${n}`, false);
-    void top;
+    parts.push(`${rel}\0${st.mode}\0`);
+    if (st.isSymbolicLink()) parts.push(`l${await readlink(host)}\0`);
+    else if (st.isFile()) parts.push(fileDigest(host, st.size));
+    else if (st.isDirectory()) for (const n of (await readdir(host)).sort()) await walk(posix.join(host, n), `${rel}/${n}`);
   };
-  for (const s of sources) await walk(s.host, s.name, true);
+  for (const s of sources) await walk(s.host, s.name);
+  const h = createHash('sha256');
+  for (const p of await Promise.all(parts)) h.update(p);
   return h.digest('hex');
 }
 
-async function hashFile(h: Hash, path: string): Promise<void> {
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
-  h.update('\0');
+/** Small files in one read (a stream costs several round trips through the thread pool). */
+async function fileDigest(path: string, size: number): Promise<string> {
+  const h = createHash('sha256');
+  if (size <= 4 * 1024 * 1024) h.update(await readFile(path));
+  else for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+  return `${h.digest('hex')}\0`;
 }
 
 export interface Owner {

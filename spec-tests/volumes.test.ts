@@ -356,6 +356,17 @@ describe('destinations resolved inside the rootfs', () => {
         await ok(['create', ...flags(name)]);
         const ours = shape(await ok(['inspect', '--format', '{{json .Mounts}}', name]));
         assert.deepEqual(ours, theirs);
+        // volume ls and the in-use refusal read the same on both.
+        const lsTheirs = await runCommand('docker', ['volume', 'ls', '-f', `name=${name}-named`]);
+        assert.equal(await ok(['volume', 'ls', '-f', `name=${name}-named`]), lsTheirs.stdout);
+        const idOf = async (r: Promise<string>) => (await r).trim();
+        const rmTheirs = await runCommand('docker', ['volume', 'rm', `${name}-named`]);
+        const rmOurs = await daemon.docker(['volume', 'rm', `${name}-named`]);
+        assert.equal(rmTheirs.code, 1);
+        assert.equal(rmOurs.code, rmTheirs.code);
+        const theirId = await idOf(run('docker', ['inspect', '--format', '{{.Id}}', name]));
+        const ourId = await idOf(ok(['inspect', '--format', '{{.Id}}', name]));
+        assert.equal(rmOurs.stderr.replace(ourId, 'ID'), rmTheirs.stderr.replace(theirId, 'ID'));
         await ok(['rm', '-v', name]);
         await ok(['volume', 'rm', `${name}-named`]);
       } finally {

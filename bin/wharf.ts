@@ -18,7 +18,16 @@ program
 
 registerServerCommands(program);
 registerArchiveCommands(program);
-registerRuntimeCommands(program, process.env);
+registerRuntimeCommands(program, process.env, {
+  // The co-located fast path: the node links blobs of a registry on this machine (runtime/images/colocated.ts).
+  async openRegistryBlobStore(dataDir) {
+    const { existsSync } = await import('node:fs');
+    const { Layout } = await import('../storage/layout.js');
+    if (!existsSync(new Layout(dataDir).blobsDir)) throw new Error(`${dataDir} is not a Wharf registry's data directory (it has no blobs/)`);
+    const { FsBlobStore } = await import('../storage/fs-blob-store.js');
+    return FsBlobStore.open(dataDir);
+  },
+});
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const e = err as { exitCode?: number; message?: string };

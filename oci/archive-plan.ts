@@ -29,6 +29,8 @@ export interface PlannedManifest {
 export interface PlannedImage {
   /** tags the archive gives the image (the tag part of RepoTags or ref.name) */
   tags: string[];
+  /** the full names it gives (RepoTags, io.containerd.image.name; ref.name when it is one), as written */
+  names: string[];
   manifest: PlannedManifest;
   /** an index's child manifests, stored (by digest) before it */
   children: PlannedManifest[];
@@ -141,6 +143,7 @@ function planDockerArchive(index: ArchiveIndex): ImportPlan {
     const repoTags = Array.isArray(item.RepoTags) ? item.RepoTags.filter((t): t is string => typeof t === 'string') : [];
     return {
       tags: [...new Set(repoTags.map(tagOf).filter((t): t is string => t !== undefined))],
+      names: [...new Set(repoTags)],
       manifest: { digest: sha256(manifestBytes), mediaType: MediaTypes.dockerManifest, bytes: manifestBytes },
       children: [],
       blobs: [configEntry, ...layers].map((e) => ({ digest: e.digest, size: e.size, entry: e.name })),
@@ -222,10 +225,12 @@ function planOciLayout(index: ArchiveIndex): ImportPlan {
   const images = top.manifests.map((m, i): PlannedImage => {
     const where = `index.json manifests[${i}]`;
     const d = descriptor(m, where);
-    const image: PlannedImage = { tags: [], manifest: undefined as never, children: [], blobs: [], platforms: [] };
+    const image: PlannedImage = { tags: [], names: [], manifest: undefined as never, children: [], blobs: [], platforms: [] };
     image.manifest = readManifest(d, where, 0, image);
     const names = [d.annotations?.['org.opencontainers.image.ref.name'], d.annotations?.['io.containerd.image.name']];
     image.tags = [...new Set(names.filter((n): n is string => typeof n === 'string').map(tagOf).filter((t): t is string => t !== undefined))];
+    const full = d.annotations?.['io.containerd.image.name'] ?? d.annotations?.['org.opencontainers.image.ref.name'];
+    if (typeof full === 'string' && /[/:]/.test(full)) image.names = [full];
     return image;
   });
   return { format: 'oci-layout', images, blobs: new Map(), totalBlobBytes: 0 };

@@ -18,6 +18,8 @@ export interface ExportBlob {
 export interface ExportImage {
   /** e.g. 127.0.0.1:5000/team/app:v1 */
   repoTag: string;
+  /** every name of the image, when it has more than one (docker save a:1 a:2 of one image) */
+  repoTags?: string[];
   manifest: { digest: string; mediaType: string; bytes: Buffer };
   config: { digest: string; bytes: Buffer };
   layers: ExportBlob[];
@@ -30,7 +32,14 @@ function blobPath(digest: string): string {
   return `blobs/${algorithm}/${hex}`;
 }
 
-export async function writeDockerArchive(image: ExportImage, out: Writable, onBytes?: (n: number) => void): Promise<void> {
+export interface ArchiveWriteOptions {
+  /** an OCI image layout only: no manifest.json (`wharf save --format oci`) */
+  ociOnly?: boolean;
+}
+
+/** One image or several (docker save a b): each blob once, one manifest.json entry and one index.json entry per image and name. */
+export async function writeDockerArchive(images: ExportImage | ExportImage[], out: Writable, onBytes?: (n: number) => void, options: ArchiveWriteOptions = {}): Promise<void> {
+  const list = Array.isArray(images) ? images : [images];
   const pack = tar.pack();
   const written = pipeline(pack, out);
   written.catch(() => undefined); // awaited below; a failure before then is rethrown there
@@ -42,7 +51,7 @@ export async function writeDockerArchive(image: ExportImage, out: Writable, onBy
     dirs('blobs/sha256/');
     await add('oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
     const seen = new Set<string>();
-    for (const layer of image.layers) {
+    for (const layer of list.flatMap((i) => i.layers)) {
       if (seen.has(layer.digest)) continue;
       seen.add(layer.digest);
       const source = await layer.open();
@@ -56,29 +65,36 @@ export async function writeDockerArchive(image: ExportImage, out: Writable, onBy
         source.pipe(entry);
       });
     }
-    await add(blobPath(image.config.digest), image.config.bytes);
-    await add(blobPath(image.manifest.digest), image.manifest.bytes);
+    for (const image of list) {
+      for (const blob of [image.config, image.manifest]) {
+        if (seen.has(blob.digest)) continue;
+        seen.add(blob.digest);
+        await add(blobPath(blob.digest), blob.bytes);
+      }
+    }
+    const namesOf = (image: ExportImage) => image.repoTags ?? (image.repoTag ? [image.repoTag] : []);
+    const refName = (repoTag: string) => repoTag.slice(repoTag.lastIndexOf(':') + 1);
     await add(
       'index.json',
       Buffer.from(
         JSON.stringify({
           schemaVersion: 2,
           mediaType: 'application/vnd.oci.image.index.v1+json',
-          manifests: [
-            {
-              mediaType: image.manifest.mediaType,
-              digest: image.manifest.digest,
-              size: image.manifest.bytes.length,
-              annotations: { 'io.containerd.image.name': image.repoTag, 'org.opencontainers.image.ref.name': image.repoTag.slice(image.repoTag.lastIndexOf(':') + 1) },
-            },
-          ],
+          manifests: list.flatMap((image) => {
+            const descriptor = { mediaType: image.manifest.mediaType, digest: image.manifest.digest, size: image.manifest.bytes.length };
+            const names = namesOf(image);
+            if (names.length === 0) return [descriptor];
+            return names.map((n) => ({ ...descriptor, annotations: { 'io.containerd.image.name': n, 'org.opencontainers.image.ref.name': refName(n) } }));
+          }),
         }),
       ),
     );
-    await add(
-      'manifest.json',
-      Buffer.from(JSON.stringify([{ Config: blobPath(image.config.digest), RepoTags: [image.repoTag], Layers: image.layers.map((l) => blobPath(l.digest)) }])),
-    );
+    if (!options.ociOnly) {
+      await add(
+        'manifest.json',
+        Buffer.from(JSON.stringify(list.map((image) => ({ Config: blobPath(image.config.digest), RepoTags: namesOf(image), Layers: image.layers.map((l) => blobPath(l.digest)) })))),
+      );
+    }
     pack.finalize();
   } catch (err) {
     pack.destroy(err as Error);

@@ -229,6 +229,76 @@ export class RegistryClient {
     return Buffer.concat(chunks);
   }
 
+  /**
+   * Check the credentials: GET /v2/ with the challenge flow (Basic, or a token for no
+   * particular repository), as `docker login` does. UnauthorizedError when refused.
+   */
+  async ping(): Promise<void> {
+    const res = await this.request('GET', '', '/v2/', {}, { scopes: [] });
+    await res.body.dump();
+  }
+
+  /** A registry's `/v1/search?q=&n=` answer (Docker Hub's shape; Wharf serves it). */
+  async search(term: string, limit: number): Promise<{ results: Array<{ name: string; description?: string; star_count?: number; is_official?: boolean; is_automated?: boolean }> }> {
+    const q = new URLSearchParams({ q: term, n: String(limit) });
+    const res = await this.request('GET', '', `/v1/search?${q}`, { accept: 'application/json' }, { scopes: ['registry:catalog:search'] });
+    const body = await readLimited(res.body, 16 << 20, 'search results');
+    try {
+      return JSON.parse(body.toString('utf8')) as { results: [] };
+    } catch {
+      throw new RegistryError(`${this.opts.registry}: the search answer is not JSON`);
+    }
+  }
+
+  /** HEAD a blob for a push: present (and its size) or not, never an error for a 404. */
+  async blobExists(repository: string, digest: Digest): Promise<number | undefined> {
+    const res = await this.request('HEAD', repository, `/v2/${repository}/blobs/${digest}`, {}, { scopes: pushScopes(repository), accept: [404] });
+    await res.body.dump();
+    if (res.statusCode === 404) return undefined;
+    const size = Number(header(res, 'content-length'));
+    return Number.isSafeInteger(size) ? size : -1;
+  }
+
+  /**
+   * Cross-repository mount (`POST /v2/<repo>/blobs/uploads/?mount=<digest>&from=<source>`):
+   * true when the registry linked it (201); false when it opened an upload instead (202, the
+   * spec's fallback, which is cancelled here).
+   */
+  async mountBlob(repository: string, digest: Digest, from: string | undefined): Promise<boolean> {
+    const q = new URLSearchParams({ mount: digest });
+    if (from !== undefined) q.set('from', from);
+    const scopes = [...pushScopes(repository), ...(from !== undefined && from !== repository ? [`repository:${from}:pull`] : [])];
+    const res = await this.request('POST', repository, `/v2/${repository}/blobs/uploads/?${q}`, { 'content-length': '0' }, { scopes });
+    await res.body.dump();
+    if (res.statusCode === 201) return true;
+    const location = header(res, 'location');
+    if (location) {
+      const cancel = await this.request('DELETE', repository, new URL(location, `${this.baseUrl}/`).toString(), {}, { scopes, accept: [404, 405] }).catch(() => undefined);
+      await cancel?.body.dump();
+    }
+    return false;
+  }
+
+  /** Upload a blob: POST a session (bodiless: authenticates), then one PUT ?digest= with every byte. */
+  async uploadBlob(repository: string, digest: Digest, size: number, body: Readable): Promise<void> {
+    const scopes = pushScopes(repository);
+    const post = await this.request('POST', repository, `/v2/${repository}/blobs/uploads/`, { 'content-length': '0' }, { scopes });
+    await post.body.dump();
+    const location = header(post, 'location');
+    if (post.statusCode !== 202 || !location) throw new RegistryError(`POST ${repository} upload: HTTP ${post.statusCode} without a Location`, post.statusCode);
+    const url = new URL(location, `${this.baseUrl}/`);
+    url.searchParams.set('digest', digest);
+    const put = await this.request('PUT', repository, url.toString(), { 'content-type': 'application/octet-stream', 'content-length': String(size) }, { scopes, body });
+    await put.body.dump();
+  }
+
+  /** PUT a manifest under a tag or its digest; the digest the registry answers with. */
+  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<Digest | undefined> {
+    const res = await this.request('PUT', repository, `/v2/${repository}/manifests/${reference}`, { 'content-type': mediaType }, { scopes: pushScopes(repository), body: bytes });
+    await res.body.dump();
+    return parseDigest(header(res, 'docker-content-digest') ?? '');
+  }
+
   private authHeader(scope: string): string | undefined {
     const token = this.tokens.get(scope);
     if (token) return `Bearer ${token}`;
@@ -236,9 +306,11 @@ export class RegistryClient {
     return undefined;
   }
 
-  private async send(method: 'GET' | 'HEAD', url: string, headers: Record<string, string>): Promise<Response> {
+  private async send(method: Method, url: string, headers: Record<string, string>, body?: Buffer | Readable): Promise<Response> {
     try {
-      return await undiciRequest(url, { method, headers, dispatcher: this.dispatcher, maxRedirections: 5 });
+      // Redirects are followed for reads only (a blob's storage); a write is answered where it was sent.
+      const redirects = method === 'GET' || method === 'HEAD' ? 5 : 0;
+      return await undiciRequest(url, { method, headers, dispatcher: this.dispatcher, maxRedirections: redirects, ...(body !== undefined ? { body } : {}) });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const cause = e.code ? `${e.code}${e.message && !e.message.includes(e.code) ? ` (${e.message})` : ''}` : e.message;
@@ -246,26 +318,37 @@ export class RegistryClient {
     }
   }
 
-  /** One request with the challenge flow: at most one retry after authenticating. */
-  private async request(method: 'GET' | 'HEAD', repository: string, path: string, headers: Record<string, string>): Promise<Response> {
-    const scope = `repository:${repository}:pull`;
-    const url = `${this.baseUrl}${path}`;
+  /**
+   * One request with the challenge flow: at most one retry after authenticating. A push
+   * names its own scopes (`repository:x:pull,push`, and the mount's source), asked of the
+   * token endpoint as they are; a pull takes the challenge's. A body is only ever sent
+   * once: a request that carries one is made after a bodiless one authenticated.
+   */
+  private async request(
+    method: Method,
+    repository: string,
+    pathOrUrl: string,
+    headers: Record<string, string>,
+    o: { scopes?: string[]; body?: Buffer | Readable; accept?: number[] } = {},
+  ): Promise<Response> {
+    const scope = o.scopes ? o.scopes.join(' ') : `repository:${repository}:pull`;
+    const url = pathOrUrl.startsWith('/') ? `${this.baseUrl}${pathOrUrl}` : pathOrUrl;
     const attempt = () => {
       const h: Record<string, string> = { ...headers, 'user-agent': this.opts.userAgent ?? 'wharf' };
       const auth = this.authHeader(scope);
       if (auth) h.authorization = auth;
-      return this.send(method, url, h);
+      return this.send(method, url, h, o.body);
     };
     let res = await attempt();
-    if (res.statusCode === 401) {
+    if (res.statusCode === 401 && !(o.body instanceof Readable)) {
       await res.body.dump();
       const challenge = parseChallenge(header(res, 'www-authenticate') ?? '');
       if (!challenge) throw new UnauthorizedError(`${method} ${url}: 401 without a usable WWW-Authenticate challenge`, 401, 'UNAUTHORIZED');
       this.tokens.delete(scope);
-      await this.authenticate(challenge, scope);
+      await this.authenticate(challenge, scope, o.scopes);
       res = await attempt();
     }
-    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    if ((res.statusCode >= 200 && res.statusCode < 300) || o.accept?.includes(res.statusCode)) return res;
     const body = method === 'HEAD' ? '' : await res.body.text().catch(() => '');
     if (method === 'HEAD') await res.body.dump().catch(() => undefined);
     let code: string | undefined;
@@ -306,7 +389,7 @@ export class RegistryClient {
     );
   }
 
-  private async authenticate(challenge: Challenge, scope: string): Promise<void> {
+  private async authenticate(challenge: Challenge, scope: string, ownScopes?: string[]): Promise<void> {
     if (challenge.scheme === 'basic') {
       if (!this.opts.credentials) throw new UnauthorizedError(`${this.opts.registry} requires credentials (Basic auth)`, 401, 'UNAUTHORIZED');
       this.basicAuth = true;
@@ -317,7 +400,8 @@ export class RegistryClient {
     if (!realm) throw new UnauthorizedError('Bearer challenge without a realm', 401);
     const tokenUrl = this.trustedRealm(realm);
     if (challenge.params.service) tokenUrl.searchParams.set('service', challenge.params.service);
-    tokenUrl.searchParams.set('scope', challenge.params.scope ?? scope);
+    if (ownScopes) for (const sc of ownScopes) tokenUrl.searchParams.append('scope', sc);
+    else tokenUrl.searchParams.set('scope', challenge.params.scope ?? scope);
     const headers: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'wharf' };
     if (this.opts.credentials) headers.authorization = basic(this.opts.credentials);
     const where = `${tokenUrl.origin}${tokenUrl.pathname}`;
@@ -337,6 +421,12 @@ export class RegistryClient {
     if (!token) throw new UnauthorizedError(`token endpoint ${where} returned no token`, 401);
     this.tokens.set(scope, token);
   }
+}
+
+type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
+
+function pushScopes(repository: string): string[] {
+  return [`repository:${repository}:pull,push`];
 }
 
 function basic(c: Credentials): string {

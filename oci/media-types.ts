@@ -34,6 +34,8 @@ export const LAYER_MEDIA_TYPES: ReadonlySet<string> = new Set([
   'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
   'application/vnd.docker.image.rootfs.diff.tar.gzip',
   'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+  // an uncompressed layer of a `docker save` archive (Docker 24 and older write them so)
+  'application/vnd.docker.image.rootfs.diff.tar',
 ]);
 
 export function isIndex(mediaType: string): boolean {

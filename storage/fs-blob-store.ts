@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BlobUnknownError, DigestMismatchError } from './errors.js';
@@ -108,6 +108,35 @@ export class FsBlobStore implements BlobStore, UploadOwner {
     }
     await this.moveIntoPlace(temp, digest);
     return info;
+  }
+
+  async linkFile(path: string, digest: Digest): Promise<BlobInfo | undefined> {
+    const existing = await this.stat(digest);
+    if (existing) return existing;
+    const temp = this.layout.tempPutPath(crypto.randomUUID());
+    try {
+      await link(path, temp);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err;
+      // Another filesystem: a reflink shares the extents; without one there is nothing to gain here.
+      try {
+        await copyFile(path, temp, fsc.COPYFILE_FICLONE_FORCE);
+      } catch {
+        await unlink(temp).catch(() => undefined);
+        return undefined;
+      }
+    }
+    try {
+      const { hash, size } = await hashFile(temp, digestAlgorithm(digest));
+      const actual = `${digestAlgorithm(digest)}:${hash.digest('hex')}`;
+      if (actual !== digest) throw new DigestMismatchError(digest, actual);
+      await this.moveIntoPlace(temp, digest);
+      return { digest, size };
+    } catch (err) {
+      await unlink(temp).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Content-addressed: when the blob is already there, the new copy is just dropped. */

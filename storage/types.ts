@@ -41,6 +41,14 @@ export interface BlobStore {
   removeUpload(id: string): Promise<boolean>;
   /** The local file holding a blob, for the plain-HTTP sendfile(2) fast path; absent on remote stores. */
   localPath?(digest: Digest): string;
+  /**
+   * Adopt a file on this machine as the blob `digest` without copying its bytes (a hard
+   * link, else a reflink): the co-located node's push (runtime/images/colocated.ts). The
+   * bytes are hashed first, as every way into the store verifies; undefined when the file
+   * cannot be linked (another filesystem without reflinks), then nothing changed.
+   * Absent on remote stores.
+   */
+  linkFile?(path: string, digest: Digest): Promise<BlobInfo | undefined>;
   delete(digest: Digest): Promise<boolean>;
   list(): AsyncIterable<Digest>;
 }

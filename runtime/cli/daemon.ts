@@ -22,6 +22,7 @@ interface DaemonCliOptions {
   bridge: string;
   bip: string;
   defaultAddressPool?: string;
+  registryData?: string[];
 }
 
 export function registerDaemonCommand(program: Command): void {
@@ -41,6 +42,11 @@ export function registerDaemonCommand(program: Command): void {
     .option('-b, --bridge <name>', "the default bridge network's interface", 'wharf0')
     .option('--bip <cidr>', "the default bridge's address and prefix (its subnet follows)", '10.87.0.1/16')
     .option('--default-address-pool <base=cidr,size=n>', 'where user-defined networks get their subnets (default base=10.88.0.0/16,size=24)')
+    .option(
+      '--registry-data <host:port=dir>',
+      "a Wharf registry on this machine and its data directory: pulls from it link its blobs into the node's store, pushes link them the other way (hard links, else reflinks; no HTTP body); repeatable",
+      collect,
+    )
     .action(async (opts: DaemonCliOptions) => {
       const fail = (message: string): never => {
         process.stderr.write(`wharf daemon: ${message}\n`);
@@ -63,6 +69,20 @@ export function registerDaemonCommand(program: Command): void {
         if (!m) fail(`invalid --default-address-pool ${opts.defaultAddressPool}: expected base=a.b.c.d/n,size=n`);
         pool = { base: m![1]!, size: Number(m![2]) };
       }
+      const shared = [];
+      for (const spec of opts.registryData ?? []) {
+        const eq = spec.indexOf('=');
+        if (eq <= 0 || eq === spec.length - 1) fail(`--registry-data ${spec}: expected HOST:PORT=DIR`);
+        const { cliContext } = await import('./verb.js');
+        const open = cliContext().openRegistryBlobStore;
+        if (!open) fail('--registry-data: this build of wharf cannot open a registry data directory');
+        try {
+          shared.push({ host: spec.slice(0, eq), blobs: await open!(resolve(spec.slice(eq + 1))) });
+        } catch (e) {
+          fail(`--registry-data ${spec}: ${(e as Error).message}`);
+        }
+      }
+      const { Colocation } = await import('../images/colocated.js');
       let daemon;
       try {
         daemon = await startDaemon({
@@ -74,6 +94,7 @@ export function registerDaemonCommand(program: Command): void {
           defaultRegistry: opts.registry,
           log,
           network: { bridge: opts.bridge, bip: opts.bip, ...(pool ? { pool } : {}) },
+          ...(shared.length > 0 ? { colocation: new Colocation(shared) } : {}),
         });
       } catch (e) {
         return fail((e as Error).message);

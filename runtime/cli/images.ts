@@ -54,9 +54,10 @@ export function registerImageCommands(program: Command): void {
       opts: CommonOptions & { platform: string; username?: string; passwordStdin?: boolean; plainHttp?: boolean; quiet?: boolean },
       cmd: Command,
     ) => {
+      const { storedAuthFor } = await import('./image-workflow.js');
       if (await useDaemon(cmd)) {
-        const auth = opts.username ? { username: opts.username, password: opts.passwordStdin ? await readStdin() : '' } : undefined;
         const ref = qualifyName(image, cmd.getOptionValueSource('registry') === 'cli' ? opts.registry : undefined);
+        const auth = opts.username ? { username: opts.username, password: opts.passwordStdin ? await readStdin() : '' } : await storedAuthFor(ref);
         return clientVerb(cmd, async (c) => {
           const { pullImage } = await import('./verbs/images.js');
           await pullImage(c, ref, { quiet: opts.quiet, platform: opts.platform, ...(auth ? { auth } : {}) });
@@ -71,7 +72,9 @@ export function registerImageCommands(program: Command): void {
         if (p.phase === 'downloading') downloaded = true;
         display?.onProgress(p);
       };
+      const stored = opts.username ? undefined : await storedAuthFor(qualifyName(image, opts.registry));
       if (opts.username) pullOpts.credentials = { username: opts.username, password: opts.passwordStdin ? await readStdin() : '' };
+      else if (stored) pullOpts.credentials = stored;
       if (opts.plainHttp) pullOpts.scheme = 'http';
       try {
         const rec = await store.pull(image, pullOpts);

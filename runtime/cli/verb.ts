@@ -5,10 +5,17 @@
  */
 import type { Command } from 'commander';
 import type { EngineClient, HostChoice } from './engine/client.js';
+import type { BlobStore } from '../../storage/types.js';
 
 export interface CliContext {
   /** the environment, read once by bin/wharf.ts: WHARF_HOST, and host values for bare `-e KEY` */
   env: Record<string, string | undefined>;
+  /**
+   * Opens a co-located registry's blob store over its data directory (`wharf daemon
+   * --registry-data`). Given by bin/wharf.ts, the composition root: the runtime knows
+   * storage only by its interfaces (storage/types.ts), never its drivers.
+   */
+  openRegistryBlobStore?: (dataDir: string) => Promise<BlobStore>;
 }
 
 let context: CliContext = { env: {} };
@@ -19,6 +26,10 @@ export function setCliContext(c: CliContext): void {
 
 export function cliEnv(): Record<string, string | undefined> {
   return context.env;
+}
+
+export function cliContext(): CliContext {
+  return context;
 }
 
 /** The host the user chose for this command line (the program-level -H flag first). */

@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { NodeLayout } from '../layout.js';
 import { ImageStore } from '../images/store.js';
+import type { Colocation } from '../images/colocated.js';
 import { detectCgroupVersion } from '../cgroups/detect.js';
 import type { DaemonDeps } from './deps.js';
 import { EventBus } from './events.js';
@@ -35,6 +36,8 @@ export interface DaemonOptions {
   log: Logger;
   /** the default bridge and the user networks' address pool (dockerd --bridge, --bip, --default-address-pool) */
   network?: Partial<NetworkOptions>;
+  /** co-located registries whose blob stores the node shares (--registry-data) */
+  colocation?: Colocation;
 }
 
 export interface RunningDaemon {
@@ -62,7 +65,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   await mkdir(layout.root, { recursive: true, mode: 0o711 });
   const [id, cgroupVersion] = await Promise.all([nodeId(layout), detectCgroupVersion()]);
   const events = new EventBus();
-  const images = new ImageStore(layout, { defaultRegistry: o.defaultRegistry });
+  const images = new ImageStore(layout, { defaultRegistry: o.defaultRegistry, ...(o.colocation ? { colocation: o.colocation } : {}) });
   const volumes = new VolumeStore(layout, events);
   await volumes.load();
   const network = new NetworkManager(layout, o.execRoot, { bridge: DEFAULT_BRIDGE, bip: DEFAULT_BIP, pool: DEFAULT_POOL, ...(o.network ?? {}) }, o.log);

@@ -17,6 +17,7 @@ function names(records: ImageRecord[]): { tags: string[]; digests: string[] } {
   const tags = new Set<string>();
   const digests = new Set<string>();
   for (const r of records) {
+    if (!r.repository) continue; // dangling: loaded or committed without a name
     if (r.tag) tags.add(`${r.registry}/${r.repository}:${r.tag}`);
     // A tag made on this node names no digest of that repository (Docker: none either).
     if (!r.taggedAt) digests.add(`${r.registry}/${r.repository}@${r.indexDigest ?? r.digest}`);

@@ -105,6 +105,11 @@ export async function pullWithProgress(call: Call, deps: DaemonDeps, reference: 
         flush();
         emit('Already exists');
         break;
+      case 'linked':
+        flush();
+        downloadedAny = true;
+        emit('Linked from the co-located registry');
+        break;
       case 'downloading':
         flush();
         downloadedAny = true;

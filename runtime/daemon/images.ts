@@ -6,6 +6,10 @@
  *   GET    /images/{name}/json              inspect, in Docker's shape
  *   POST   /images/{name}/tag?repo=&tag=    201
  *   DELETE /images/{name}?force=&noprune=   [{Untagged}, {Deleted}], 409 while a container uses it
+ *   POST   /images/{name}/push?tag=         images-push.ts
+ *   GET    /images/get, /images/{name}/get, POST /images/load      images-archive.ts
+ *   GET    /images/{name}/history, POST /images/prune              images-extras.ts
+ *   POST   /auth, GET /images/search                               auth.ts
  *
  * `{name}` is a reference (names without a registry get the daemon's default registry) or
  * an image ID or a unique prefix of one. Wording of the errors is dockerd's, so scripts
@@ -19,6 +23,10 @@ import type { ImageRecord } from '../images/store.js';
 import { ImageNotFoundError } from '../images/store.js';
 import { decodeRegistryAuth, imageInspect, imageSummaries, matchesReferenceFilter, shortId } from './image-views.js';
 import { pullWithProgress } from './images-pull.js';
+import { pushWithProgress } from './images-push.js';
+import { registerArchiveRoutes } from './images-archive.js';
+import { registerImageExtraRoutes } from './images-extras.js';
+import { registerAuthRoutes } from './auth.js';
 
 export function registerImageRoutes(router: Router, deps: DaemonDeps): void {
   router.post('/images/create', (call) => createImage(call, deps));
@@ -26,6 +34,10 @@ export function registerImageRoutes(router: Router, deps: DaemonDeps): void {
   router.get('/images/{name*}/json', (call) => inspectImage(call, deps));
   router.post('/images/{name*}/tag', (call) => tagImage(call, deps));
   router.delete('/images/{name*}', (call) => deleteImage(call, deps));
+  router.post('/images/{name*}/push', (call) => pushWithProgress(call, deps));
+  registerArchiveRoutes(router, deps);
+  registerImageExtraRoutes(router, deps);
+  registerAuthRoutes(router, deps);
 }
 
 /** The record `name` names, or 404 "No such image" (an ambiguous ID prefix too, as dockerd). */

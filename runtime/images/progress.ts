@@ -12,6 +12,7 @@ export interface ProgressDisplay {
 const WORDS: Record<PullPhase, string> = {
   waiting: 'Waiting',
   exists: 'Already exists',
+  linked: 'Linked from the co-located registry',
   downloading: 'Downloading',
   unpacking: 'Extracting',
   done: 'Pull complete',

@@ -20,6 +20,7 @@ import { layersInUse } from '../layers/snapshots.js';
 import { heldByCache, pruneCacheFor } from './build/cache.js';
 import { RegistryClient, type Credentials } from '../../oci/client.js';
 import { NodeLayout } from '../layout.js';
+import { linkFromRegistry, type Colocation } from './colocated.js';
 import {
   DEFAULT_PLATFORM,
   ImageFormatError,
@@ -65,6 +66,8 @@ export interface ImageRecord {
   pulledAt: string;
   /** set when `tag` made this record from another: no digest of this repository is known */
   taggedAt?: string;
+  /** where the blobs were pulled from, kept through tags: a push to that registry mounts from there */
+  origin?: { registry: string; repository: string };
 }
 
 /** An image to add: its full config (rootfs.diff_ids naming `layers`, bottom first). */
@@ -77,7 +80,7 @@ const DOCKER_CONFIG_MEDIA_TYPE = 'application/vnd.docker.container.image.v1+json
 
 const sha256Digest = (bytes: Buffer): Digest => `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
 
-export type PullPhase = 'waiting' | 'exists' | 'downloading' | 'unpacking' | 'done';
+export type PullPhase = 'waiting' | 'exists' | 'linked' | 'downloading' | 'unpacking' | 'done';
 
 export interface PullProgress {
   layer: Digest;
@@ -113,14 +116,19 @@ export class ImageNotFoundError extends Error {
 export interface ImageStoreOptions {
   /** registry for references without a host */
   defaultRegistry?: string;
+  /** registries on this machine whose blob stores the node shares (colocated.ts) */
+  colocation?: Colocation;
 }
+
+/** The co-located link did not work out: the blob comes over HTTP instead. */
+class NotLinked extends Error {}
 
 export class ImageStore {
   readonly layout: NodeLayout;
 
   constructor(
     layoutOrRoot: NodeLayout | string,
-    private readonly opts: ImageStoreOptions = {},
+    readonly opts: ImageStoreOptions = {},
   ) {
     this.layout = typeof layoutOrRoot === 'string' ? new NodeLayout(layoutOrRoot) : layoutOrRoot;
   }
@@ -148,6 +156,21 @@ export class ImageStore {
       await this.putBlob(top.digest, top.bytes);
     }
     const manifest = parseImageManifest(top.bytes, top.mediaType);
+    const shared = this.opts.colocation?.for(ref.registry);
+    // Co-located: the registry says over HTTP (HEAD, no body) that the caller may read the blob, then it is linked.
+    const linkShared = async (digest: Digest, size: number): Promise<boolean> => {
+      if (!shared || (await this.hasBlob(digest, size))) return false;
+      await client.headBlob(repo, digest);
+      let linked = false;
+      await this.commitTemp(digest, async (tmp) => {
+        linked = await linkFromRegistry(shared, digest, size, tmp);
+        if (!linked) throw new NotLinked();
+      }).catch((e: unknown) => {
+        if (!(e instanceof NotLinked)) throw e;
+      });
+      return linked;
+    };
+    await linkShared(manifest.config.digest, manifest.config.size);
     const configBytes = (await this.readBlobIfPresent(manifest.config.digest)) ?? (await client.getBlobBytes(repo, manifest.config.digest, manifest.config.size));
     await this.putBlob(manifest.config.digest, configBytes);
     const config = parseImageConfig(configBytes);
@@ -163,6 +186,8 @@ export class ImageStore {
       const unpacked = unpack && (await exists(this.layout.layerDir(layer.diffId)));
       if (unpacked || (await this.hasBlob(layer.digest, layer.size))) {
         report(layer, 'exists', layer.size);
+      } else if (await linkShared(layer.digest, layer.size)) {
+        report(layer, 'linked', layer.size);
       } else {
         const stream = await client.getBlob(repo, layer.digest, layer.size);
         let current = 0;
@@ -308,7 +333,9 @@ export class ImageStore {
   async tag(source: ImageRecord, target: string): Promise<ImageRecord> {
     const ref = this.parse(target);
     if (!ref.tag) throw new ImageFormatError(`tag target ${target} must name a tag, not a digest`);
+    const origin = source.origin ?? (source.taggedAt || !source.repository ? undefined : { registry: source.registry, repository: source.repository });
     const record: ImageRecord = { ...source, reference: formatReference(ref), registry: ref.registry, repository: ref.repository, tag: ref.tag, taggedAt: new Date().toISOString() };
+    if (origin) record.origin = origin;
     await this.writeRecord(record);
     await rm(this.layout.imageRecordPath(source.configDigest), { force: true }); // a dangling image, named now
     return record;
@@ -398,12 +425,12 @@ export class ImageStore {
     }
   }
 
-  private async readBlobIfPresent(digest: Digest): Promise<Buffer | undefined> {
+  async readBlobIfPresent(digest: Digest): Promise<Buffer | undefined> {
     return readFile(this.layout.blobPath(digest)).catch(() => undefined);
   }
 
   /** Bytes already verified by the caller: temp file, fsync, rename. */
-  private async putBlob(digest: Digest, bytes: Buffer): Promise<void> {
+  async putBlob(digest: Digest, bytes: Buffer): Promise<void> {
     if (await this.hasBlob(digest, bytes.length)) return;
     await this.commitTemp(digest, async (tmp) => {
       const fh = await open(tmp, 'w', 0o644);
@@ -417,7 +444,7 @@ export class ImageStore {
   }
 
   /** A stream that verifies itself (client.getBlob): temp file, fsync, rename only when it ended clean. */
-  private async writeBlob(digest: Digest, verified: Readable, onBytes?: (n: number) => void): Promise<void> {
+  async writeBlob(digest: Digest, verified: Readable, onBytes?: (n: number) => void): Promise<void> {
     await this.commitTemp(digest, async (tmp) => {
       const count = async function* (source: AsyncIterable<Buffer>) {
         for await (const chunk of source) {
@@ -435,7 +462,8 @@ export class ImageStore {
     });
   }
 
-  private async commitTemp(digest: Digest, write: (tmp: string) => Promise<void>): Promise<void> {
+  /** Write a blob through a temp file renamed into place (load, commit: the writer verified it). */
+  async commitTemp(digest: Digest, write: (tmp: string) => Promise<void>): Promise<void> {
     const final = this.layout.blobPath(digest);
     await mkdir(this.layout.contentTmpDir, { recursive: true });
     await mkdir(final.slice(0, final.lastIndexOf('/')), { recursive: true });
@@ -449,7 +477,7 @@ export class ImageStore {
     }
   }
 
-  private async writeRecord(record: ImageRecord): Promise<void> {
+  async writeRecord(record: ImageRecord): Promise<void> {
     await mkdir(this.layout.imagesDir, { recursive: true });
     const path = this.layout.imageRecordPath(record.reference);
     const tmp = `${path}.tmp-${process.pid}`;

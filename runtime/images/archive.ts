@@ -19,7 +19,8 @@ import { scanArchive, streamEntries, ArchiveError } from '../../oci/archive-read
 import { planImport, type PlannedImage } from '../../oci/archive-plan.js';
 import { writeDockerArchive, type ExportImage } from '../../oci/archive-write.js';
 import { DEFAULT_PLATFORM, ImageFormatError, parseImageConfig, parseImageManifest, parseIndex, selectPlatform } from '../../oci/image.js';
-import { isIndex } from '../../oci/media-types.js';
+import { MediaTypes, isIndex } from '../../oci/media-types.js';
+import { createHash } from 'node:crypto';
 import { parseDigest, type Digest } from '../../oci/names.js';
 import { formatReference } from '../../oci/reference.js';
 import { ensureLayerUnpacked } from '../layers/unpack.js';
@@ -50,15 +51,39 @@ export async function saveImages(store: ImageStore, names: string[], out: Writab
     for (const l of rec.layers) {
       if (!(await store.hasBlob(l.digest, l.size))) throw new ImageNotFoundError(`layer ${l.digest} of ${rec.reference} is missing from the node's content store`);
     }
+    const m = opts.ociOnly ? asOciManifest(manifest, rec) : { digest: rec.digest, mediaType: rec.mediaType, bytes: manifest };
     images.push({
       repoTag: repoTags[0] ?? '',
       repoTags,
-      manifest: { digest: rec.digest, mediaType: rec.mediaType, bytes: manifest },
+      manifest: m,
       config: { digest: rec.configDigest, bytes: config },
       layers: rec.layers.map((l) => ({ digest: l.digest, size: l.size, open: () => store.openBlob(l.digest) })),
     });
   }
   await writeDockerArchive(images, out, undefined, opts.ociOnly ? { ociOnly: true } : {});
+}
+
+const OCI_TYPE_OF: Record<string, string> = {
+  [MediaTypes.dockerManifest]: MediaTypes.ociManifest,
+  'application/vnd.docker.container.image.v1+json': 'application/vnd.oci.image.config.v1+json',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip': 'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.docker.image.rootfs.diff.tar': 'application/vnd.oci.image.layer.v1.tar',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip': 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+};
+
+/**
+ * An OCI layout holds OCI manifests (image-spec; skopeo's oci: transport looks at no other
+ * kind): a Docker schema 2 manifest is rewritten with the OCI media types, as `skopeo copy`
+ * converts it. Blobs stay as they are; the manifest gets a digest of its own.
+ */
+function asOciManifest(bytes: Buffer, rec: ImageRecord): { digest: string; mediaType: string; bytes: Buffer } {
+  if (rec.mediaType !== MediaTypes.dockerManifest) return { digest: rec.digest, mediaType: rec.mediaType, bytes };
+  const m = JSON.parse(bytes.toString('utf8')) as { config: { mediaType: string }; layers: Array<{ mediaType: string }> } & Record<string, unknown>;
+  const convert = (t: string) => OCI_TYPE_OF[t] ?? t;
+  const out = Buffer.from(
+    JSON.stringify({ ...m, mediaType: MediaTypes.ociManifest, config: { ...m.config, mediaType: convert(m.config.mediaType) }, layers: m.layers.map((l) => ({ ...l, mediaType: convert(l.mediaType) })) }),
+  );
+  return { digest: `sha256:${createHash('sha256').update(out).digest('hex')}`, mediaType: MediaTypes.ociManifest, bytes: out };
 }
 
 export interface LoadedImage {

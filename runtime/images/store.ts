@@ -224,11 +224,17 @@ export class ImageStore {
 
   /** The record for a reference (as given to pull), or for an image ID (config digest, or a prefix of its hex). */
   async get(referenceOrId: string): Promise<ImageRecord | undefined> {
+    let ref: ImageReference | undefined;
     try {
-      const key = formatReference(this.parse(referenceOrId));
-      return JSON.parse(await readFile(this.layout.imageRecordPath(key), 'utf8')) as ImageRecord;
+      ref = this.parse(referenceOrId);
+      return JSON.parse(await readFile(this.layout.imageRecordPath(formatReference(ref)), 'utf8')) as ImageRecord;
     } catch {
-      /* not a reference we have: maybe an image ID */
+      /* not a reference we have: maybe repo@digest of a tagged record, or an image ID */
+    }
+    if (ref?.digest) {
+      const d = ref.digest;
+      const same = (await this.list()).find((r) => r.registry === ref.registry && r.repository === ref.repository && !r.taggedAt && (r.digest === d || r.indexDigest === d));
+      if (same) return same;
     }
     const id = /^(?:sha256:)?([0-9a-f]{4,64})$/.exec(referenceOrId)?.[1];
     if (!id) return undefined;

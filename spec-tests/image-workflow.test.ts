@@ -252,6 +252,47 @@ describe('login', () => {
   });
 });
 
+describe('commit', () => {
+  test('commit of a container that added and deleted files: the image has the added file, the deleted one is gone; -a -m -c recorded', async () => {
+    const name = `${PREFIX}-changer`;
+    ok(await wharf(['run', '--name', name, image, 'sh', '-c', 'echo added > /added && rm /etc/motd']), 'run');
+    const target = `${registry.hostPort}/${PREFIX}/committed:1`;
+    const id = ok(await wharf(['commit', '-a', 'Hannibal <h@a-team>', '-m', 'the plan', '-c', 'CMD ["cat", "/added"]', '-c', 'ENV COMMITTED=yes', name, target]), 'commit').stdout.trim();
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    const ran = ok(await wharf(['run', '--rm', target]), 'run the committed image');
+    assert.equal(ran.stdout, 'added\n');
+    const gone = await wharf(['run', '--rm', target, 'cat', '/etc/motd']);
+    assert.notEqual(gone.code, 0, 'the deleted file is gone');
+    assert.match(gone.stderr, /No such file/);
+    const env = ok(await wharf(['run', '--rm', target, 'sh', '-c', 'echo $COMMITTED']), 'env').stdout;
+    assert.equal(env, 'yes\n');
+    const author = ok(await wharf(['image', 'inspect', '--format', '{{.Author}}|{{json .Config.Cmd}}', target]), 'inspect').stdout.trim();
+    assert.equal(author, 'Hannibal <h@a-team>|["cat","/added"]');
+    const history = ok(await wharf(['history', '--format', '{{.CreatedBy}}|{{.Comment}}', target]), 'history').stdout.split('\n');
+    assert.match(history[0]!, /^sh -c echo added > \/added && rm \/etc\/motd\|the plan$/);
+    ok(await wharf(['rm', name]), 'rm');
+  });
+
+  test('docker commit through the Wharf daemon freezes a running container and leaves it running; a bad change is a 400', async () => {
+    const name = `${PREFIX}-runner`;
+    ok(await wharf(['run', '-d', '--name', name, image, 'sh', '-c', 'echo live > /live; exec sleep 60']), 'run -d');
+    for (let i = 0; i < 50 && (await wharf(['exec', name, 'cat', '/live'])).code !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    const id = ok(await daemon.docker(['commit', name]), 'docker commit').stdout.trim();
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(ok(await wharf(['inspect', '--format', '{{.State.Status}}', name]), 'inspect').stdout.trim(), 'running');
+    const live = ok(await wharf(['run', '--rm', id, 'cat', '/live']), 'run the dangling image by ID').stdout;
+    assert.equal(live, 'live\n');
+    assert.ok(ok(await wharf(['images', '-f', 'dangling=true', '-q']), 'images').stdout.includes(id.slice(7, 19)));
+    const bad = await daemon.docker(['commit', '-c', 'FROB x', name]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /FROB is not a valid change command/);
+    const none = await daemon.api('POST', '/commit?container=nope');
+    assert.equal(none.status, 404);
+    ok(await wharf(['rm', '-f', name]), 'rm -f');
+    ok(await wharf(['rmi', id]), 'rmi');
+  });
+});
+
 describe('history, inspect, prune, search, tag', () => {
   test("history prints docker's table, newest first, the image ID on the top row", async () => {
     const r = ok(await wharf(['history', image]), 'history');
@@ -299,8 +340,10 @@ describe('history, inspect, prune, search, tag', () => {
     ok(await wharf(['create', '--name', `${PREFIX}-keeper`, image]), 'create');
     const all = ok(await wharf(['image', 'prune', '-a', '-f']), 'prune -a');
     assert.match(all.stdout, /^untagged: /m);
-    const left = ok(await wharf(['images', '--format', '{{.Repository}}:{{.Tag}}']), 'images').stdout.trim().split('\n');
-    assert.deepEqual(left, [image]);
+    const left = ok(await wharf(['images', '--format', '{{.ID}} {{.Repository}}:{{.Tag}}']), 'images').stdout.trim().split('\n');
+    const keptId = ok(await wharf(['image', 'inspect', '--format', '{{.Id}}', image]), 'inspect').stdout.trim().slice(7, 19);
+    assert.ok(left.includes(`${keptId} ${image}`), left.join('\n'));
+    assert.deepEqual([...new Set(left.map((l) => l.split(' ')[0]))], [keptId], 'only the image the container uses is left (under each of its names)');
     ok(await wharf(['rm', `${PREFIX}-keeper`]), 'rm');
   });
 

@@ -16,6 +16,7 @@ import { registerSystemRoutes } from './system.js';
 import { registerImageRoutes } from './images.js';
 import { ContainerManager } from '../containers/manager.js';
 import { registerContainerRoutes } from './containers.js';
+import { registerCommitRoute } from './commit.js';
 import { registerExecRoutes } from './exec.js';
 import { ExecManager } from '../containers/exec.js';
 import { VolumeStore } from '../volumes/store.js';
@@ -77,7 +78,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const execs = new ExecManager(containers, o.execRoot);
   containers.execs = execs;
   const deps: DaemonDeps = { layout, images, defaultRegistry: o.defaultRegistry, containers, events, log: o.log };
-  const router = buildRouter(deps, [(r, d) => registerSystemRoutes(r, d, { id, cgroupVersion }), registerImageRoutes, (r) => registerContainerRoutes(r, deps, containers), (r) => registerExecRoutes(r, containers, execs), (r) => registerVolumeRoutes(r, volumes, containers), (r) => registerBuildRoutes(r, deps, containers), (r) => registerNetworkRoutes(r, containers, network)]);
+  const router = buildRouter(deps, [(r, d) => registerSystemRoutes(r, d, { id, cgroupVersion }), registerImageRoutes, (r) => registerContainerRoutes(r, deps, containers), (r) => registerCommitRoute(r, deps, containers), (r) => registerExecRoutes(r, containers, execs), (r) => registerVolumeRoutes(r, volumes, containers), (r) => registerBuildRoutes(r, deps, containers), (r) => registerNetworkRoutes(r, containers, network)]);
   const listeners: Listener[] = [];
   try {
     for (const a of addresses) listeners.push(await listen(a, router, o.log, { ...(gid !== undefined ? { gid } : {}), ...(o.tls ? { tls: o.tls } : {}) }));

@@ -63,7 +63,7 @@ export function imageSummaries(records: ImageRecord[], users: (imageId: string) 
 }
 
 /** Docker's image inspect (api/types ImageInspect) for the fields a node has. */
-export function imageInspect(rec: ImageRecord, siblings: ImageRecord[], apiVersion: string): Record<string, unknown> {
+export function imageInspect(rec: ImageRecord, siblings: ImageRecord[], apiVersion: string, fromConfig: { author?: string; comment?: string } = {}): Record<string, unknown> {
   const { tags, digests } = names(siblings.length > 0 ? siblings : [rec]);
   const c = rec.config;
   const lastTag = siblings.map((s) => s.taggedAt).filter((t): t is string => t !== undefined).sort().pop();
@@ -72,10 +72,10 @@ export function imageInspect(rec: ImageRecord, siblings: ImageRecord[], apiVersi
     RepoTags: tags,
     RepoDigests: digests,
     Parent: '',
-    Comment: '',
+    Comment: fromConfig.comment ?? '',
     Created: rec.created ?? '0001-01-01T00:00:00Z',
     DockerVersion: '',
-    Author: '',
+    Author: fromConfig.author ?? '',
     Config: {
       Hostname: '',
       Domainname: '',

@@ -89,7 +89,11 @@ async function listImages(call: Call, deps: DaemonDeps): Promise<void> {
 async function inspectImage(call: Call, deps: DaemonDeps): Promise<void> {
   const rec = await findImage(deps, call.params.name!);
   const siblings = (await deps.images.list()).filter((r) => r.configDigest === rec.configDigest);
-  sendJson(call, 200, imageInspect(rec, siblings, call.version));
+  // Author and Comment live only in the config blob (commit and build write them).
+  const config = await deps.images.readConfig(rec).catch(() => ({}) as Record<string, unknown>);
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const fromConfig = { ...(text(config.author) ? { author: text(config.author)! } : {}), ...(text(config.comment) ? { comment: text(config.comment)! } : {}) };
+  sendJson(call, 200, imageInspect(rec, siblings, call.version, fromConfig));
 }
 
 async function tagImage(call: Call, deps: DaemonDeps): Promise<void> {

@@ -42,17 +42,24 @@ export interface PushResult {
   size: number;
 }
 
-/** The repositories of the same registry the image's blobs are known to be in. */
-function mountSources(store: ImageStore, rec: ImageRecord, target: ImageReference): Promise<string[]> {
-  return store.list().then((all) => {
-    const repos = new Set<string>();
-    for (const r of all) {
-      if (r.configDigest !== rec.configDigest || r.taggedAt || r.registry !== target.registry || r.repository === target.repository) continue;
-      repos.add(r.repository);
-    }
-    if (rec.origin && rec.origin.registry === target.registry && rec.origin.repository !== target.repository) repos.add(rec.origin.repository);
-    return [...repos];
-  });
+/**
+ * For each blob, the repositories of the target registry it is known to be in: those the
+ * node pulled an image holding it from (records not made by a local tag), and the origin
+ * of a tagged image. A cross-repository mount from one of them moves no bytes.
+ */
+async function mountSources(store: ImageStore, rec: ImageRecord, target: ImageReference): Promise<Map<string, string[]>> {
+  const sources = new Map<string, Set<string>>();
+  const add = (digest: string, repo: string) => {
+    if (repo === target.repository) return;
+    sources.set(digest, (sources.get(digest) ?? new Set()).add(repo));
+  };
+  const wanted = new Set([rec.configDigest, ...rec.layers.map((l) => l.digest)]);
+  for (const r of await store.list()) {
+    const from = !r.taggedAt && r.repository ? { registry: r.registry, repository: r.repository } : r.origin;
+    if (!from || from.registry !== target.registry) continue;
+    for (const d of [r.configDigest, ...r.layers.map((l) => l.digest)]) if (wanted.has(d)) add(d, from.repository);
+  }
+  return new Map([...sources].map(([d, repos]) => [d, [...repos]]));
 }
 
 export async function pushImage(store: ImageStore, name: string, opts: PushOptions = {}): Promise<PushResult> {
@@ -77,7 +84,7 @@ export async function pushImage(store: ImageStore, name: string, opts: PushOptio
     const pushBlob = async (digest: Digest, size: number, progressId?: Digest): Promise<void> => {
       const say = (phase: PushPhase, current = 0, from?: string) => progressId && report({ layer: progressId, phase, current, size, ...(from ? { from } : {}) });
       if ((await client.blobExists(repo, digest)) !== undefined) return void say('exists', size);
-      for (const from of sources) {
+      for (const from of sources.get(digest) ?? []) {
         if (await client.mountBlob(repo, digest, from)) return void say('mounted', size, from);
       }
       if (shared && (await linkIntoRegistry(shared, digest, store.layout.blobPath(digest)))) {

@@ -163,6 +163,7 @@ export class NetworkManager {
         binds: own.map((b) => (b.target === '/etc/hosts' ? { ...b, source: this.layout.hostsPath(other.rec.id) } : b.target === '/etc/resolv.conf' ? { ...b, source: this.layout.resolvConfPath(other.rec.id) } : b)),
       };
     }
+    const t0 = performance.now();
     const netns = netnsPath(this.execRoot, rec.id);
     removeNetns(netns);
     createNetns(netns);
@@ -189,6 +190,7 @@ export class NetworkManager {
       await this.publish(rec);
       const userNet = first && !first.net.isDefault;
       const binds = await etc({ address: first!.ep.IPAddress, hosts, ...(userNet && dns.servers.length === 0 ? { dns: { ...dns, servers: [first!.ep.Gateway || first!.net.IPAM.Config[0]!.Gateway] } } : {}) });
+      this.log.debug({ id: rec.id, ms: Number((performance.now() - t0).toFixed(3)) }, 'network ready');
       return { netns, binds };
     } catch (e) {
       await this.release(rec);

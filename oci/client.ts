@@ -22,7 +22,7 @@ import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import type { Digest } from './names.js';
 import { digestAlgorithm, digestHex, parseDigest } from './names.js';
 import { DigestMismatchError, SizeMismatchError } from './errors.js';
-import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES } from './limits.js';
+import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, MAX_TAG_LIST_BYTES } from './limits.js';
 import { MANIFEST_ACCEPT, MediaTypes } from './media-types.js';
 
 export { DigestMismatchError, SizeMismatchError } from './errors.js';
@@ -198,6 +198,24 @@ export class RegistryClient {
     const size = Number(header(res, 'content-length'));
     if (Number.isSafeInteger(size)) out.size = size;
     return out;
+  }
+
+  /** One page of GET tags/list (`n` at most, after `last`): the tag names. */
+  async listTags(repository: string, n?: number, last?: string): Promise<string[]> {
+    const query = new URLSearchParams();
+    if (n !== undefined) query.set('n', String(n));
+    if (last !== undefined) query.set('last', last);
+    const q = query.toString();
+    const res = await this.request('GET', repository, `/v2/${repository}/tags/list${q ? `?${q}` : ''}`, { accept: 'application/json' });
+    const what = `tags of ${repository}`;
+    let body: { tags?: unknown };
+    try {
+      body = JSON.parse((await readLimited(res.body, MAX_TAG_LIST_BYTES, what)).toString('utf8')) as { tags?: unknown };
+    } catch (err) {
+      if (err instanceof RegistryError) throw err;
+      throw new RegistryError(`${what}: the registry answered no JSON`);
+    }
+    return Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === 'string') : [];
   }
 
   /** HEAD a blob: its size, or RegistryError (404: the registry does not have it). */

@@ -235,8 +235,21 @@ describe('proxy cache: revalidation and indexes, counted on the upstream', () =>
     assert.equal(afterChild('manifest', 'get') - afterIndex('manifest', 'get'), 1, 'the child asked for');
   });
 
-  it('the upstream gone: the index (with a Warning) and the child asked for are served, the other child was never fetched', async () => {
+  it('tags/list of a cached name is the upstream\'s, tags never pulled through the cache included', async () => {
+    await pushImage(counted.url, 'team/tagged', '2', first);
+    const res = await fetch(`${hourly.url}/v2/up/team/tagged/tags/list`);
+    assert.equal(res.status, 200);
+    // In the upstream's order (registry:2 2.8 does not sort).
+    assert.deepEqual(((await res.json()) as { tags: string[] }).tags.sort(), ['1', '2']);
+    assert.equal(res.headers.get('warning'), null);
+  });
+
+  it('the upstream gone: the index and the child asked for are served, the other child was never fetched; tags: the cached ones, with a Warning', async () => {
     await counted.close();
+    const tags = await fetch(`${hourly.url}/v2/up/team/tagged/tags/list`);
+    assert.equal(tags.status, 200);
+    assert.deepEqual(((await tags.json()) as { tags: string[] }).tags, ['1']);
+    assert.match(tags.headers.get('warning') ?? '', /^299 - "up: upstream unavailable/);
     const index = await fetch(`${hourly.url}/v2/up/team/multi/manifests/1`, { headers: { accept: INDEX_ACCEPT } });
     // Within the hour the tag is served without asking the upstream: no failure, no Warning.
     assert.equal(index.status, 200);

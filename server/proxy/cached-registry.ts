@@ -10,6 +10,8 @@
  *   `Warning: 299`; nothing cached: an error that names the upstream and the cause.
  * - Blobs: single-flight fills that clients follow while they are written (blob-fill.ts).
  * - Index children come lazily, as clients ask for them; nothing is prefetched.
+ * - Tag lists are the upstream's (the cached ones, with a Warning, when it fails);
+ *   referrers and the catalog are what is cached here.
  * - Pushes into a cached namespace are DENIED.
  */
 import type { Readable } from 'node:stream';
@@ -366,16 +368,29 @@ export class CachingRegistry implements RegistryService {
     return this.inner.deleteTag(repo, tag);
   }
 
-  // ---- discovery: what is cached locally
+  // ---- discovery
 
+  /**
+   * A cached name's tags are the upstream's (as registry:2's proxy answers); the upstream
+   * failing: the tags cached here, with a Warning. Other answers of the upstream (a 404,
+   * a page size it refuses) leave the cached ones too.
+   */
   async listTags(repo: RepositoryName, page: Page): Promise<string[]> {
-    return this.inner.listTags(repo, page);
+    const source = this.upstreams.owner(repo);
+    if (!source) return this.inner.listTags(repo, page);
+    try {
+      return await source.upstream.client.listTags(source.remote, page.n, page.last);
+    } catch (err) {
+      if (isUpstreamFailure(err)) this.failure(source, err);
+      return this.inner.listTags(repo, page);
+    }
   }
 
   async catalog(page: Page): Promise<string[]> {
     return this.inner.catalog(page);
   }
 
+  /** What is cached here (referrers come with the manifests a client fetched). */
   async referrers(repo: RepositoryName, subject: Digest, artifactType?: string): Promise<ReferrerDescriptor[]> {
     return this.inner.referrers(repo, subject, artifactType);
   }

@@ -46,7 +46,7 @@ after(async () => {
 test('every verb answers --help', async () => {
   const top = await wharf(['--help']);
   assert.equal(top.code, 0);
-  const verbs = ['serve', 'pull', 'images', 'rmi', 'run', 'container', 'ps', 'inspect', 'logs', 'stop', 'restart', 'kill', 'rm', 'pause', 'unpause', 'rename', 'wait', 'start', 'attach', 'exec', 'create', 'top', 'stats', 'cp', 'tag'];
+  const verbs = ['serve', 'pull', 'images', 'rmi', 'run', 'container', 'ps', 'inspect', 'logs', 'stop', 'restart', 'kill', 'rm', 'pause', 'unpause', 'rename', 'wait', 'start', 'attach', 'exec', 'create', 'top', 'stats', 'cp', 'tag', 'push', 'login', 'logout', 'save', 'load', 'history', 'search', 'commit', 'image'];
   for (const verb of verbs) assert.match(top.stdout, new RegExp(`^  ${verb}\\b`, 'm'), `wharf --help lists ${verb}`);
   for (const verb of verbs) {
     const help = await wharf([verb, '--help']);

@@ -6,6 +6,7 @@
   #   build/Release/wharf_sendfile.node  sendfile(2) for the registry's plain-HTTP blob GETs
   #                                    (server/http/native/; server/ never loads runtime/'s addon)
   #   build/Release/wharf_accept.node  the registry's accept of every waiting connection at once
+  #   build/Release/wharf_execve.node  bin/'s re-exec of `wharf serve` under its V8 flags (same pid)
   "targets": [
     {
       "target_name": "wharf_sendfile",
@@ -19,6 +20,15 @@
     {
       "target_name": "wharf_accept",
       "sources": ["server/http/native/accept.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2"]
+    },
+    {
+      "target_name": "wharf_execve",
+      "sources": ["bin/native/execve.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
       "cflags!": ["-fno-exceptions"],

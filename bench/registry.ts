@@ -19,7 +19,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -203,6 +203,8 @@ async function main(): Promise<void> {
       throw new Error(`${tool} is needed: apt-get install -y ${tool}`);
     });
   }
+  // The machine may be shared: the load beside the figures says how far to trust them.
+  const loadAtStart = loadavg();
   const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-'));
   const targets: Target[] = [await startWharf(dir), await startRegistry2()];
   try {
@@ -259,6 +261,8 @@ async function main(): Promise<void> {
     row('peak RSS MiB (before the catalog rows)', (w.peakRss! / MiB).toFixed(0), (r.peakRss! / MiB).toFixed(0), '');
     if (r.catalog100k === 0) console.log(`(registry:2 completed no _catalog page over 100,000 repositories in ${SECONDS} s: "> Nx" counts it as one answer)`);
     console.log(`(ratio > 1: wharf is better; wharf's catalog cost at 100,000 repos is ${(w.catalog100k! / w.catalog2k!).toFixed(2)}x its rate at 2,000)`);
+    const load = (l: number[]) => l.map((v) => v.toFixed(2)).join(', ');
+    console.log(`(load average 1/5/15 min: ${load(loadAtStart)} at the start, ${load(loadavg())} at the end, on ${availableParallelism()} cores)`);
   } finally {
     for (const t of targets) await t.close();
     await rm(dir, { recursive: true, force: true });

@@ -5,9 +5,14 @@
  * loads the native addon.
  */
 import { Command } from 'commander';
+import { reexecUnderServeFlags } from './v8-flags.js';
 import { registerArchiveCommands } from '../server/archive/cli.js';
 import { registerServerCommands } from '../server/cli.js';
 import { registerRuntimeCommands } from '../runtime/cli/index.js';
+
+// `wharf serve` runs under its V8 flags however it was started (npm start, the wharf
+// command, node dist/bin/wharf.js): started without them, it replaces itself (same pid).
+reexecUnderServeFlags(process.argv, process.env);
 
 const program = new Command();
 program

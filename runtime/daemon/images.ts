@@ -148,7 +148,7 @@ async function deleteImage(call: Call, deps: DaemonDeps): Promise<void> {
     throw conflict(`conflict: unable to delete ${shortId(id)} (cannot be forced) - image is being used by running container ${shortId(running.id)}`);
   }
   const res = await deps.images.remove(byReference ? rec.reference : id, { gc: prune && !running });
-  for (const r of res.removed) out.push({ Untagged: r });
+  for (const r of res.removed) if (r !== id) out.push({ Untagged: r }); // a dangling image's record is keyed by its ID: nothing to untag
   // A running container keeps the image (untagged); otherwise it is gone.
   if (!running) {
     out.push({ Deleted: id });

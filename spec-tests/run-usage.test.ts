@@ -24,9 +24,11 @@ let root: string;
 let image: string;
 let envFile: string;
 
+// The first npx call in a checkout installs the package into npm's npx cache, which runs its
+// `prepare` (the TypeScript build): minutes on a loaded machine, hence the long timeout.
 function npxWharf(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('npx', ['--no-install', 'wharf', ...args], { cwd: PACKAGE_DIR, timeout: 120_000 }, (err, stdout, stderr) => {
+    execFile('npx', ['--no-install', 'wharf', ...args], { cwd: PACKAGE_DIR, timeout: 500_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout, stderr });
     });

@@ -6,7 +6,8 @@
  *   wharf CLI `wharf build` against the same daemon
  *
  * each cold (`--no-cache`; the base image already on both nodes) and fully cached (the same
- * build again: every step a cache hit). The Dockerfile: FROM a static busybox base, COPY a
+ * build again: every step a cache hit). RUN steps use `--network none` on both (the shared
+ * dockerd runs with --bridge=none; a bridge endpoint per RUN would compare unlike work). The Dockerfile: FROM a static busybox base, COPY a
  * small tree, RUN a shell command writing files, CMD. Ratios are wharf / dockerd (goal
  * <= 0.5). Prints the load average beside the figures (the machine is shared).
  * Usage: as root, after a build: node dist/bench/build.js [--runs 7]
@@ -77,8 +78,8 @@ async function main(): Promise<void> {
       const r = await runCommand('docker', ['pull', base], { env });
       if (r.code !== 0) throw new Error(`pull of the base failed: ${r.stderr}`);
     }
-    const build = (env: NodeJS.ProcessEnv, extra: string[]) => () => timedRun('docker', ['build', '-q', ...extra, '-t', TAG, ctx], env, env === dockerd ? dockerdImages : undefined);
-    const wharfBuild = (extra: string[]) => () => timedRun(process.execPath, [WHARF_BIN, '-H', daemon.host, 'build', '-q', ...extra, '-t', TAG, ctx], process.env);
+    const build = (env: NodeJS.ProcessEnv, extra: string[]) => () => timedRun('docker', ['build', '-q', '--network', 'none', ...extra, '-t', TAG, ctx], env, env === dockerd ? dockerdImages : undefined);
+    const wharfBuild = (extra: string[]) => () => timedRun(process.execPath, [WHARF_BIN, '-H', daemon.host, 'build', '-q', '--network', 'none', ...extra, '-t', TAG, ctx], process.env);
 
     process.stdout.write(`cold (--no-cache), ${RUNS} runs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
     const coldD = await measure('docker -> dockerd', build(dockerd, ['--no-cache']));

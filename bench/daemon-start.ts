@@ -3,8 +3,9 @@
  *
  *   docker -> dockerd    `docker run --rm --network none IMG /true` against the machine's dockerd
  *   docker -> wharf      the same docker CLI command against `wharf daemon`'s socket
- *   API -> wharf         the daemon's own path, from a client in this process: create,
- *                        start, wait, delete over the socket (no CLI start-up)
+ *   API -> wharf --rm    the daemon's own path, from a client in this process: what
+ *                        `docker run --rm` sends (create AutoRemove, wait removed, start)
+ *   API -> wharf rm      the same with create, start, wait, DELETE (no AutoRemove)
  *   crun / runc          `<runtime> run --bundle` of the same rootfs (mounted once)
  *
  * Then the daemon's RSS idle with 20 containers running, and the shims' RSS.
@@ -91,7 +92,20 @@ async function main(): Promise<void> {
     const r: Record<string, number> = {};
     r.dockerd = await measure('docker -> dockerd', RUNS, () => must('docker', ['run', '--rm', '--network', 'none', ref, '/true'], dockerEnv));
     r.wharf = await measure('docker -> wharf', RUNS, () => must('docker', ['-H', daemon.host, 'run', '--rm', '--network', 'none', ref, '/true'], ours));
-    r.api = await measure('API -> wharf', RUNS, async () => {
+    // What `docker run --rm` asks of the daemon, without the CLI: create with AutoRemove,
+    // wait for condition=removed, start; done once the container is gone.
+    r.api = await measure('API -> wharf --rm', RUNS, async () => {
+      const c = await api(daemon.socket, 'POST', '/v1.41/containers/create', { Image: ref, Cmd: ['/true'], HostConfig: { NetworkMode: 'none', AutoRemove: true } });
+      const id = (JSON.parse(c.body) as { Id: string }).Id;
+      const wait = api(daemon.socket, 'POST', `/v1.41/containers/${id}/wait?condition=removed`);
+      await new Promise((res) => setTimeout(res, 0));
+      const s = await api(daemon.socket, 'POST', `/v1.41/containers/${id}/start`);
+      if (s.status !== 204) throw new Error(`start: ${s.status} ${s.body}`);
+      const w = await wait;
+      if (w.status !== 200 || (JSON.parse(w.body) as { StatusCode: number }).StatusCode !== 0) throw new Error(`wait: ${w.status} ${w.body}`);
+    });
+    // The same without AutoRemove: create, start, wait next-exit, DELETE.
+    r.apiDelete = await measure('API -> wharf rm', RUNS, async () => {
       const c = await api(daemon.socket, 'POST', '/v1.41/containers/create', { Image: ref, Cmd: ['/true'], HostConfig: { NetworkMode: 'none' } });
       const id = (JSON.parse(c.body) as { Id: string }).Id;
       const wait = api(daemon.socket, 'POST', `/v1.41/containers/${id}/wait?condition=next-exit`);
@@ -121,7 +135,8 @@ async function main(): Promise<void> {
       [
         'ratios (lower is faster for wharf):',
         `  docker -> wharf / docker -> dockerd  ${x(r.wharf!, r.dockerd!)}   (goal <= 0.3x)`,
-        `  API -> wharf    / crun               ${x(r.api!, r.crun!)}   (goal <= 1.0x)   / runc ${x(r.api!, r.runc!)}`,
+        `  API -> wharf --rm / crun             ${x(r.api!, r.crun!)}   (goal <= 1.0x)   / runc ${x(r.api!, r.runc!)}`,
+        `  API -> wharf rm   / crun             ${x(r.apiDelete!, r.crun!)}`,
         '',
       ].join('\n'),
     );

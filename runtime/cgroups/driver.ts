@@ -4,7 +4,7 @@
  * at start by detect.ts. Every container gets `wharf/<id>` under each hierarchy
  * it uses; nothing else in Wharf builds a cgroup path.
  */
-import { access, readFile, rmdir } from 'node:fs/promises';
+import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import type { DeviceRule } from '../security/devices.js';
 
 /** Resource limits, in Docker's terms. Unset fields mean "no limit". */
@@ -76,6 +76,8 @@ export interface CgroupDriver {
   list(): Promise<string[]>;
   /** Opens an existing cgroup (e.g. to destroy a leftover). */
   open(id: string): Promise<Cgroup>;
+  /** The directories create(id) makes (Cgroup.paths), known before it runs. */
+  pathsOf(id: string): string[];
 }
 
 export class CgroupError extends Error {
@@ -144,18 +146,16 @@ export function parsePids(text: string): number[] {
     .map(Number);
 }
 
+/* cgroupfs is kernel memory: its calls never wait for a disk, so they are made
+ * synchronously (a start or an exit makes dozens; each libuv pool round trip costs more). */
+
 export async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
+  return existsSync(p);
 }
 
 export async function readOr(file: string, fallback: string): Promise<string> {
   try {
-    return await readFile(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch {
     return fallback;
   }
@@ -181,7 +181,7 @@ export async function killAndRemove(procs: () => Promise<number[]>, dirs: readon
   for (const dir of dirs) {
     for (let round = 0; ; round++) {
       try {
-        await rmdir(dir);
+        rmdirSync(dir);
         break;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;

@@ -3,9 +3,8 @@
  * (e.g. /sys/fs/cgroup/memory, or a co-mounted /sys/fs/cgroup/cpu,cpuacct).
  * A container's cgroup is <hierarchy>/wharf/<id> in each hierarchy below.
  */
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { deviceRuleLine, type DeviceRule } from '../security/devices.js';
 import {
   type Cgroup,
@@ -32,7 +31,7 @@ const PARENT = 'wharf';
 /** controller -> mount point of its v1 hierarchy. */
 export async function v1Mounts(mountinfo = '/proc/self/mountinfo'): Promise<Map<string, string>> {
   const mounts = new Map<string, string>();
-  for (const line of (await readFile(mountinfo, 'utf8')).split('\n')) {
+  for (const line of (readFileSync(mountinfo, 'utf8')).split('\n')) {
     const [pre, post] = line.split(' - ');
     if (!pre || !post) continue;
     const [fstype, , superOpts] = post.split(' ');
@@ -79,12 +78,12 @@ class V1Cgroup implements Cgroup {
 
   async read(file: string, controller?: string): Promise<string> {
     const c = (controller ?? file.split('.')[0]) as V1Controller;
-    return (await readFile(join(this.dir(c), file), 'utf8')).trim();
+    return (readFileSync(join(this.dir(c), file), 'utf8')).trim();
   }
 
   async write(controller: V1Controller, file: string, value: string): Promise<void> {
     try {
-      await writeFile(join(this.dir(controller), file), value);
+      writeFileSync(join(this.dir(controller), file), value);
     } catch (e) {
       throw new CgroupError(`cannot write ${value} to ${controller}/${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
@@ -138,7 +137,7 @@ class V1Cgroup implements Cgroup {
     if (!Number.isInteger(pid) || pid <= 0) throw new CgroupError(`invalid pid ${pid}`);
     for (const dir of this.paths) {
       try {
-        await writeFile(join(dir, 'cgroup.procs'), String(pid));
+        writeFileSync(join(dir, 'cgroup.procs'), String(pid));
       } catch (e) {
         throw new CgroupError(`cannot add ${pid} to ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
       }
@@ -220,11 +219,11 @@ export class CgroupV1Driver implements CgroupDriver {
 
   /** cpuset needs cpus and mems before any task joins: inherit them from the parent. */
   private async initCpuset(dir: string, parent: string, l: CgroupLimits): Promise<void> {
-    const cpus = l.cpusetCpus ?? (await readFile(join(parent, 'cpuset.cpus'), 'utf8')).trim();
-    const mems = l.cpusetMems ?? (await readFile(join(parent, 'cpuset.mems'), 'utf8')).trim();
+    const cpus = l.cpusetCpus ?? (readFileSync(join(parent, 'cpuset.cpus'), 'utf8')).trim();
+    const mems = l.cpusetMems ?? (readFileSync(join(parent, 'cpuset.mems'), 'utf8')).trim();
     try {
-      await writeFile(join(dir, 'cpuset.cpus'), cpus);
-      await writeFile(join(dir, 'cpuset.mems'), mems);
+      writeFileSync(join(dir, 'cpuset.cpus'), cpus);
+      writeFileSync(join(dir, 'cpuset.mems'), mems);
     } catch (e) {
       throw new CgroupError(`cannot set cpuset ${cpus}/${mems}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
@@ -241,11 +240,11 @@ export class CgroupV1Driver implements CgroupDriver {
       for (const [c, mount] of this.mounts) {
         const parent = join(mount, PARENT);
         if (!(await exists(parent))) {
-          await mkdir(parent, { recursive: true });
+          mkdirSync(parent, { recursive: true });
           if (c === 'cpuset') await this.initCpuset(parent, mount, {});
         }
         const dir = join(parent, id);
-        if (!made.has(dir)) await mkdir(dir); // co-mounted controllers share one directory
+        if (!made.has(dir)) mkdirSync(dir); // co-mounted controllers share one directory
         made.add(dir);
         if (c === 'cpuset') await this.initCpuset(dir, parent, l);
       }
@@ -264,11 +263,16 @@ export class CgroupV1Driver implements CgroupDriver {
     return new V1Cgroup(id, dirs);
   }
 
+  pathsOf(id: string): string[] {
+    checkId(id);
+    return [...new Set(this.dirsFor(id).values())];
+  }
+
   async list(): Promise<string[]> {
     const ids = new Set<string>();
     for (const mount of new Set(this.mounts.values())) {
       try {
-        for (const e of await readdir(join(mount, PARENT), { withFileTypes: true })) if (e.isDirectory()) ids.add(e.name);
+        for (const e of readdirSync(join(mount, PARENT), { withFileTypes: true })) if (e.isDirectory()) ids.add(e.name);
       } catch {
         /* no wharf/ yet */
       }

@@ -3,8 +3,8 @@
  * cgroup is <root>/wharf/<id>; the controllers it needs are enabled in the
  * subtree_control of the root and of wharf/.
  */
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { attachDeviceProgram } from '../native/devices.js';
 import { deviceFilterProgram } from './device-filter.js';
 import {
@@ -52,12 +52,12 @@ class V2Cgroup implements Cgroup {
   }
 
   async read(file: string): Promise<string> {
-    return (await readFile(join(this.dir, file), 'utf8')).trim();
+    return (readFileSync(join(this.dir, file), 'utf8')).trim();
   }
 
   private async write(file: string, value: string): Promise<void> {
     try {
-      await writeFile(join(this.dir, file), value);
+      writeFileSync(join(this.dir, file), value);
     } catch (e) {
       throw new CgroupError(`cannot write ${value} to ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
@@ -134,7 +134,13 @@ class V2Cgroup implements Cgroup {
 
   async destroy(): Promise<void> {
     if (this.destroyed) return;
-    if (await exists(join(this.dir, 'cgroup.kill'))) await writeFile(join(this.dir, 'cgroup.kill'), '1').catch(() => undefined);
+    if (await exists(join(this.dir, 'cgroup.kill'))) {
+      try {
+        writeFileSync(join(this.dir, 'cgroup.kill'), '1');
+      } catch {
+        /* killed below */
+      }
+    }
     await killAndRemove(() => this.procs(), [this.dir]);
     this.destroyed = true;
   }
@@ -151,7 +157,7 @@ export class CgroupV2Driver implements CgroupDriver {
     const enable = WANTED.filter((c) => available.includes(c));
     if (enable.length === 0) return;
     try {
-      await writeFile(join(dir, 'cgroup.subtree_control'), enable.map((c) => `+${c}`).join(' '));
+      writeFileSync(join(dir, 'cgroup.subtree_control'), enable.map((c) => `+${c}`).join(' '));
     } catch (e) {
       throw new CgroupError(`cannot enable ${enable.join(' ')} in ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
@@ -164,9 +170,9 @@ export class CgroupV2Driver implements CgroupDriver {
     const dir = join(parent, id);
     if (await exists(dir)) throw new CgroupError(`cgroup ${id} exists already`);
     await this.delegate(this.root);
-    await mkdir(parent, { recursive: true });
+    mkdirSync(parent, { recursive: true });
     await this.delegate(parent);
-    await mkdir(dir);
+    mkdirSync(dir);
     const cg = new V2Cgroup(id, dir);
     try {
       await cg.apply(l);
@@ -184,9 +190,14 @@ export class CgroupV2Driver implements CgroupDriver {
     return new V2Cgroup(id, dir);
   }
 
+  pathsOf(id: string): string[] {
+    checkId(id);
+    return [join(this.root, PARENT, id)];
+  }
+
   async list(): Promise<string[]> {
     try {
-      return (await readdir(join(this.root, PARENT), { withFileTypes: true }))
+      return (readdirSync(join(this.root, PARENT), { withFileTypes: true }))
         .filter((e) => e.isDirectory())
         .map((e) => e.name)
         .sort();

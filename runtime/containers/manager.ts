@@ -36,7 +36,7 @@ import {
   setStatus,
   shouldRestart,
   startsWithDaemon,
-  writeDurable,
+  writeRecord,
   ZERO_TIME,
   type ContainerRecord,
 } from './container.js';
@@ -195,10 +195,11 @@ export class ContainerManager {
     return next;
   }
 
-  private save(c: Container): Promise<void> {
+  /** Writes the record (atomically); `durable` also fsyncs it: for what a client was told (create, rename). */
+  private save(c: Container, durable = false): Promise<void> {
     if (c.removed) return Promise.resolve();
-    const snapshot = structuredClone(c.rec);
-    const next = c.saving.then(() => (c.removed ? undefined : writeDurable(this.layout.engineRecordPath(c.id), snapshot)));
+    const snapshot = JSON.stringify(c.rec);
+    const next = c.saving.then(() => (c.removed ? undefined : writeRecord(this.layout.engineRecordPath(c.id), snapshot, { durable })));
     c.saving = next.catch((e: Error) => this.log.error({ err: e, id: c.id }, 'cannot write the container record'));
     return next;
   }
@@ -273,7 +274,7 @@ export class ContainerManager {
       await mkdir(this.layout.containerDir(id), { recursive: true, mode: 0o700 });
       const c = new Container(rec);
       this.byId.set(id, c);
-      await this.save(c);
+      await this.save(c, true);
       this.event(c, 'create');
       return { Id: id, Warnings: plan.warnings };
     } catch (e) {
@@ -323,9 +324,13 @@ export class ContainerManager {
     let mounted = false;
     let prepared: { close(): void } | undefined;
     let net: Prepared | undefined;
+    let launched: Promise<ShimClient> | undefined;
     const undo = async () => {
       prepared?.close();
       if (net) await this.o.network.release(rec).catch(() => undefined);
+      // a shim launched for a start that did not happen goes away
+      const m = await launched?.catch(() => undefined);
+      if (m && !c.monitor) await m.request('quit').finally(() => m.close());
       await cg?.destroy().catch(() => undefined);
       if (mounted) await unmountSnapshot(this.layout, id).catch(() => undefined);
     };
@@ -334,10 +339,40 @@ export class ContainerManager {
         if (!existsSync(this.layout.layerDir(l))) throw new EngineError('system', `the layers of image ${rec.config.Image} are no longer on this node (layer ${l}); pull it again`);
       }
       await unmountSnapshot(this.layout, id);
-      if ((await driver.list()).includes(id)) await (await driver.open(id)).destroy();
+      await (await driver.open(id).catch(() => undefined))?.destroy(); // a leftover of a crash
+      const socket = this.socketOf(id);
+      const log = rec.hostConfig.LogConfig;
+      const launch = async (passFds: readonly number[]): Promise<ShimClient> => {
+        await Promise.all([rm(this.layout.exitFilePath(id), { force: true }), mkdir(join(this.o.execRoot, 's'), { recursive: true, mode: 0o700 })]);
+        await launchShim({
+          bundle: this.layout.containerDir(id),
+          socket,
+          specFile: this.layout.initSpecPath(id),
+          exitFile: this.layout.exitFilePath(id),
+          cgroupProcs: driver.pathsOf(id).map((p) => join(p, 'cgroup.procs')),
+          ...(log.Type === 'json-file'
+            ? { log: { path: this.layout.containerLogPath(id), maxSize: log.Config['max-size'] ? parseSize('max-size', log.Config['max-size']) : -1, maxFiles: Number(log.Config['max-file'] ?? 1) } }
+            : {}),
+          tty: rec.config.Tty,
+          openStdin: rec.config.OpenStdin,
+          stdinOnce: rec.config.StdinOnce,
+          stderrFile: this.layout.shimLogPath(id),
+          passFds,
+        });
+        return ShimClient.connect(socket);
+      };
+      // Without mounts (whose fds the shim takes when it is launched) the shim starts while
+      // the cgroup and the rootfs are made: it reads the spec file and joins the cgroups
+      // only at `start`.
+      if ((rec.mounts ?? []).length === 0) {
+        launched = launch([]);
+        launched.catch(() => undefined); // awaited below, or by undo
+      }
       const [cgroup] = await Promise.all([
         driver.create(id, limitsOf(rec.hostConfig)),
-        prepareSnapshot(this.layout, id, rec.layers).then(() => {
+        // --rm: the rootfs is thrown away at exit, so its overlay skips the sync of the
+        // whole upper filesystem that an unmount does (overlayfs volatile, as podman's --rm).
+        prepareSnapshot(this.layout, id, rec.layers, { volatile: rec.hostConfig.AutoRemove }).then(() => {
           mounted = true;
         }),
       ]);
@@ -349,36 +384,23 @@ export class ContainerManager {
       if (ready.copied) await this.save(c);
       const { spec, flags, passFds } = await encodeSpawnSpec({ ...startPlan, mounts: ready.mounts, tty: rec.config.Tty });
       await writeFile(this.layout.initSpecPath(id), spec, { mode: 0o600 });
-      await rm(this.layout.exitFilePath(id), { force: true });
-      const socket = this.socketOf(id);
-      await mkdir(join(this.o.execRoot, 's'), { recursive: true, mode: 0o700 });
-      const log = rec.hostConfig.LogConfig;
-      await launchShim({
-        bundle: this.layout.containerDir(id),
-        socket,
-        specFile: this.layout.initSpecPath(id),
-        flags,
-        exitFile: this.layout.exitFilePath(id),
-        cgroupProcs: cgroup.paths.map((p) => join(p, 'cgroup.procs')),
-        ...(log.Type === 'json-file'
-          ? { log: { path: this.layout.containerLogPath(id), maxSize: log.Config['max-size'] ? parseSize('max-size', log.Config['max-size']) : -1, maxFiles: Number(log.Config['max-file'] ?? 1) } }
-          : {}),
-        tty: rec.config.Tty,
-        openStdin: rec.config.OpenStdin,
-        stdinOnce: rec.config.StdinOnce,
-        stderrFile: this.layout.shimLogPath(id),
-        passFds,
-      });
+      if (launched && passFds.length > 0) {
+        const early = await launched; // not expected: mounts come with fds
+        await early.request('quit').finally(() => early.close());
+        launched = undefined;
+      }
+      launched ??= launch(passFds);
+      const monitor = await launched;
       ready.close();
-      const monitor = await ShimClient.connect(socket);
       // Attach clients waiting for this start connect before the program runs.
       for (const a of c.pendingAttach.splice(0)) {
         await this.connectAttach(c, a.streams).then(a.resolve, a.reject);
       }
-      const answer = await monitor.request('start');
+      const answer = await monitor.request(`start ${flags}`);
       const started = /^started (\d+)$/.exec(answer ?? '');
       if (!started) {
         monitor.close();
+        launched = undefined;
         await undo();
         throw this.startFailure(c, answer);
       }
@@ -630,8 +652,8 @@ export class ContainerManager {
     setStatus(c.rec.state, 'removing');
     await this.save(c);
     try {
-      const driver = await this.cgroups();
-      if ((await driver.list()).includes(c.id)) await (await driver.open(c.id)).destroy();
+      if (c.cgroup) await c.cgroup.destroy();
+      else await (await (await this.cgroups()).open(c.id).catch(() => undefined))?.destroy();
       await removeSnapshot(this.layout, c.id);
       await rm(this.layout.containerDir(c.id), { recursive: true, force: true });
       await rm(this.socketOf(c.id), { force: true });
@@ -662,7 +684,7 @@ export class ContainerManager {
       const reserved = this.names.reserve(newName, c.id);
       c.rec.name = reserved;
       this.names.release(old, c.id);
-      await this.save(c);
+      await this.save(c, true);
       this.event(c, 'rename', { oldName: `/${old}` });
     });
   }

@@ -10,7 +10,8 @@
  * refused with a clear error.
  */
 import { mkdir, readFile, readdir, rm, writeFile, access } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { lstatSync, rmSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Digest } from '../../oci/names.js';
 import { parseDigest } from '../../oci/names.js';
 import type { NodeLayout } from '../layout.js';
@@ -49,6 +50,12 @@ export interface Snapshot {
 export interface PrepareOptions {
   /** mount the overlay read-only (`--read-only`) */
   readOnly?: boolean;
+  /**
+   * overlayfs `volatile`: no sync of the upper filesystem, at unmount either (which
+   * otherwise writes back every dirty page of the filesystem holding the node root). For a
+   * rootfs thrown away when its container ends (--rm): a crash may lose its writes.
+   */
+  volatile?: boolean;
 }
 
 const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -93,7 +100,13 @@ export async function prepareSnapshot(
     lower = empty;
   }
   // upperdir/workdir absolute: relative ones would resolve from the layers dir.
-  const options = `lowerdir=${lower},upperdir=${resolve(snap.upperDir)},workdir=${resolve(snap.workDir)}`;
+  let options = `lowerdir=${lower},upperdir=${resolve(snap.upperDir)},workdir=${resolve(snap.workDir)}`;
+  if (opts.volatile) {
+    options += ',volatile';
+    // A volatile mount leaves work/incompat/volatile behind, and overlayfs refuses to mount
+    // over it again: a volatile rootfs's writes are disposable, so mounting it again is fine.
+    rmSync(resolve(snap.workDir, 'work', 'incompat'), { recursive: true, force: true });
+  }
   if (Buffer.byteLength(options) > MAX_MOUNT_OPTIONS) {
     await rm(layout.containerDir(id), { recursive: true, force: true });
     throw new SnapshotError(`too many layers (${layers.length}) for one overlay mount`);
@@ -115,11 +128,24 @@ export async function isMounted(path: string): Promise<boolean> {
   return info.split('\n').some((line) => line.split(' ')[4] === escaped);
 }
 
+/**
+ * Is a filesystem mounted on the snapshot's rootfs dir? Only overlays are mounted there,
+ * and an overlay has a device of its own: two lstats, not a read of the whole mount table
+ * (which other containers and daemons make long).
+ */
+function rootfsMounted(rootfs: string): boolean {
+  try {
+    return lstatSync(rootfs).dev !== lstatSync(dirname(rootfs)).dev;
+  } catch {
+    return false;
+  }
+}
+
 /** Unmount the rootfs (if mounted) and keep the upper dir and records (a stopped container). Idempotent. */
 export async function unmountSnapshot(layout: NodeLayout, id: string): Promise<void> {
   if (!ID_RE.test(id)) throw new SnapshotError(`invalid container id "${id}"`);
   const rootfs = layout.rootfsDir(id);
-  while (await isMounted(rootfs)) {
+  while (rootfsMounted(rootfs)) {
     try {
       umount(resolve(rootfs));
     } catch (err) {

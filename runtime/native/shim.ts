@@ -6,7 +6,7 @@
  *                           its parent, so it outlives us.
  *   ShimClient.connect(p)   a connection to a shim's socket: line commands (start, status,
  *                           kill, resize, wait) and attach streams.
- *   readExitFile(path)      the exit status the shim recorded (temp + fsync + rename).
+ *   readExitFile(path)      the exit status the shim recorded (temp + rename).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -28,8 +28,8 @@ export interface ShimOptions {
   socket: string;
   /** the encoded wharf-init spec, already written to this file */
   specFile: string;
-  /** clone flags (from encodeSpawnSpec; 0 for an exec) */
-  flags: number;
+  /** clone flags (from encodeSpawnSpec; 0 for an exec); else given with `start <flags>` */
+  flags?: number;
   exitFile: string;
   /** cgroup.procs files the shim writes the pid to before sync 1 */
   cgroupProcs: string[];
@@ -50,7 +50,7 @@ export class ShimError extends Error {
 
 /** Starts a shim; resolves once it listens on its socket. */
 export async function launchShim(o: ShimOptions): Promise<void> {
-  const args = ['-b', o.bundle, '-s', o.socket, '-H', helperPath(), '-S', o.specFile, '-f', String(o.flags), '-x', o.exitFile];
+  const args = ['-b', o.bundle, '-s', o.socket, '-H', helperPath(), '-S', o.specFile, '-f', String(o.flags ?? 0), '-x', o.exitFile];
   for (const c of o.cgroupProcs) args.push('-c', c);
   if (o.log) {
     args.push('-l', o.log.path);

@@ -13,7 +13,7 @@
  *   - it writes stdout/stderr as Docker's json-file log lines, rotated by size;
  *   - it serves a unix socket (0600) for the daemon: line commands, and attach streams
  *     framed as the Engine API's 8-byte multiplexed frames;
- *   - it records the exit status to a file (temp + fsync + rename) before telling anyone.
+ *   - it records the exit status to a file (temp + rename) before telling anyone.
  *
  * Usage (every option is set by runtime/native/shim.ts):
  *   wharf-shim -b BUNDLE -s SOCKET -H HELPER -S SPECFILE -f CLONEFLAGS -x EXITFILE
@@ -26,7 +26,7 @@
  *   those as its fds 5 .. 5+N-1 (its spec names them) to attach with move_mount.
  *
  * Socket protocol: the client sends lines; answers are lines.
- *   start                 -> "started <pid>" | "failed <step>\t<errno>\t<message>"
+ *   start [<cloneflags>]  -> "started <pid>" | "failed <step>\t<errno>\t<message>"
  *   status                -> "created" | "running <pid>" | "exited <code> <signal>"
  *   wait                  -> "exited <code> <signal>" once the container has exited
  *   quit                  -> "ok" and exit, when the container was never started
@@ -425,6 +425,9 @@ sys:
   return -1;
 }
 
+/* temp + rename: a reader never sees a torn file. No fsync: the file is for a daemon that
+   died or restarts while this host keeps running (a power loss ends the container and its
+   status with it), and an fsync here would be the slowest step of every exit. */
 static void write_exit_file(void) {
   char tmp[4096], body[256];
   snprintf(tmp, sizeof tmp, "%s.tmp", opt.exitfile);
@@ -435,20 +438,8 @@ static void write_exit_file(void) {
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return;
   write_all(fd, body, (size_t)n);
-  fsync(fd);
   close(fd);
   rename(tmp, opt.exitfile);
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%s", opt.exitfile);
-  char *slash = strrchr(dir, '/');
-  if (slash) {
-    *slash = 0;
-    int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (d >= 0) {
-      fsync(d);
-      close(d);
-    }
-  }
 }
 
 /* Reads what is there; returns 0 on EOF or error (the fd is closed), 1 otherwise. */
@@ -485,7 +476,6 @@ static void finish(void) {
     if (err_fd >= 0 && p[1].revents) pump(&err_fd, 2);
   }
   flush_logs();
-  if (log_fd >= 0) fsync(log_fd);
   write_exit_file();
   char msg[64];
   int n = snprintf(msg, sizeof msg, "exited %d %d", exit_code, exit_signal);
@@ -524,7 +514,10 @@ static void reap(void) {
 static void command(int i) {
   struct client *c = &clients[i];
   char *line = c->line;
-  if (!strcmp(line, "start")) {
+  if (!strcmp(line, "start") || !strncmp(line, "start ", 6)) {
+    /* "start <cloneflags>": flags known only once the spec was made (the daemon launches
+       the shim while it mounts the rootfs) */
+    if (line[5] == ' ') opt.flags = strtoul(line + 6, NULL, 10);
     if (state != ST_CREATED) {
       reply(c, "failed shim\t%d\talready started", EINVAL);
       return;

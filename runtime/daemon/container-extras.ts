@@ -1,7 +1,7 @@
 /**
  * The less central container routes: top (the host's `ps`, filtered to the container's
- * processes, as dockerd does), stats (`stream=false`: one sample from its cgroup) and
- * archive (docker cp: HEAD stats a path, GET tars it, PUT extracts a tar into a dir).
+ * processes, as dockerd does), stats (one sample from its cgroup; with stream=true one a
+ * second) and archive (docker cp: HEAD stats a path, GET tars it, PUT extracts a tar into a dir).
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -12,7 +12,8 @@ import type { DaemonDeps } from './deps.js';
 import { badParameter, conflict, EngineError } from './errors.js';
 import { sendJson, type Router } from './router.js';
 import { boolParam } from './containers.js';
-import { archivePath, extractInto, statPath } from '../containers/archive.js';
+// docker cp's tar code (tar-stream) loads on the first archive request.
+const archive = () => import('../containers/archive.js');
 
 const execFileP = promisify(execFile);
 
@@ -28,13 +29,14 @@ export function registerContainerExtraRoutes(router: Router, deps: DaemonDeps, c
   const statHeader = (s: object) => Buffer.from(JSON.stringify(s)).toString('base64');
   router.head('/containers/{id}/archive', async (call) => {
     const path = call.query.get('path') ?? '';
-    const stat = await containers.withRootfs(call.params.id!, (rootfs) => statPath(rootfs, path, call.params.id!));
+    const stat = await containers.withRootfs(call.params.id!, async (rootfs) => (await archive()).statPath(rootfs, path, call.params.id!));
     call.res!.writeHead(200, { 'X-Docker-Container-Path-Stat': statHeader(stat), 'Content-Type': 'application/x-tar' });
     call.res!.end();
   });
   router.get('/containers/{id}/archive', async (call) => {
     const path = call.query.get('path') ?? '';
     await containers.withRootfs(call.params.id!, async (rootfs) => {
+      const { archivePath, statPath } = await archive();
       const stat = await statPath(rootfs, path, call.params.id!);
       const tarball = await archivePath(rootfs, path, call.params.id!);
       const res = call.res!;
@@ -52,7 +54,7 @@ export function registerContainerExtraRoutes(router: Router, deps: DaemonDeps, c
   router.put('/containers/{id}/archive', async (call) => {
     const path = call.query.get('path') ?? '';
     if (!path) throw badParameter('path is required');
-    await containers.withRootfs(call.params.id!, (rootfs) => extractInto(rootfs, path, call.req, call.params.id!));
+    await containers.withRootfs(call.params.id!, async (rootfs) => (await archive()).extractInto(rootfs, path, call.req, call.params.id!));
     call.res!.writeHead(200);
     call.res!.end();
   });
@@ -84,28 +86,65 @@ export function registerContainerExtraRoutes(router: Router, deps: DaemonDeps, c
 
   router.get('/containers/{id}/stats', async (call) => {
     const c = containers.find(call.params.id!);
-    if (boolParam(call.query, 'stream', true) && !boolParam(call.query, 'one-shot')) {
-      throw badParameter('only stream=false is supported by this node');
-    }
-    const running = c.rec.state.Status === 'running' || c.rec.state.Status === 'paused';
-    const s = running && c.cgroup ? await c.cgroup.stats() : undefined;
-    const limit = c.rec.hostConfig.Memory > 0 ? c.rec.hostConfig.Memory : totalmem();
-    const now = new Date().toISOString();
+    const stream = boolParam(call.query, 'stream', true) && !boolParam(call.query, 'one-shot');
     const zeroCpu = { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } };
-    sendJson(call, 200, {
-      read: running ? now : '0001-01-01T00:00:00Z',
-      preread: '0001-01-01T00:00:00Z',
-      name: `/${c.rec.name}`,
-      id: c.id,
-      pids_stats: s ? { current: s.pidsCurrent } : {},
-      blkio_stats: { io_service_bytes_recursive: null, io_serviced_recursive: null },
-      num_procs: 0,
-      storage_stats: {},
-      cpu_stats: s
+    type Cpu = typeof zeroCpu & { system_cpu_usage?: number; online_cpus?: number };
+    let pre: { read: string; cpu: Cpu } = { read: '0001-01-01T00:00:00Z', cpu: zeroCpu };
+    const running = () => c.rec.state.Status === 'running' || c.rec.state.Status === 'paused';
+    /** One sample from the container's cgroup; precpu_stats is the previous sample's (dockerd's stream). */
+    const sample = async () => {
+      const live = running();
+      const s = live && c.cgroup ? await c.cgroup.stats().catch(() => undefined) : undefined;
+      const limit = c.rec.hostConfig.Memory > 0 ? c.rec.hostConfig.Memory : totalmem();
+      const read = live ? new Date().toISOString() : '0001-01-01T00:00:00Z';
+      const cpu: Cpu = s
         ? { cpu_usage: { total_usage: s.cpuUsageNs, usage_in_kernelmode: 0, usage_in_usermode: 0 }, system_cpu_usage: await systemCpuNs(), online_cpus: cpus().length, throttling_data: zeroCpu.throttling_data }
-        : zeroCpu,
-      precpu_stats: zeroCpu,
-      memory_stats: s ? { usage: s.memoryUsageBytes, max_usage: s.memoryMaxUsageBytes ?? 0, stats: {}, limit } : {},
+        : zeroCpu;
+      const body = {
+        read,
+        preread: pre.read,
+        name: `/${c.rec.name}`,
+        id: c.id,
+        pids_stats: s ? { current: s.pidsCurrent } : {},
+        blkio_stats: { io_service_bytes_recursive: null, io_serviced_recursive: null },
+        num_procs: 0,
+        storage_stats: {},
+        cpu_stats: cpu,
+        precpu_stats: pre.cpu,
+        memory_stats: s ? { usage: s.memoryUsageBytes, max_usage: s.memoryMaxUsageBytes ?? 0, stats: {}, limit } : {},
+      };
+      pre = { read, cpu };
+      return body;
+    };
+    if (!stream) {
+      sendJson(call, 200, await sample());
+      return;
+    }
+    // stream=true: a sample a second, one JSON document per line, until the client goes
+    // away or the container is no longer running (the docker CLI's `docker stats`).
+    const res = call.res;
+    if (!res) throw badParameter('stats cannot be hijacked');
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    let closed = false;
+    let wake: (() => void) | undefined;
+    res.on('close', () => {
+      closed = true;
+      wake?.();
     });
+    for (;;) {
+      const body = await sample();
+      if (closed) return;
+      res.write(`${JSON.stringify(body)}\n`);
+      if (!running()) break;
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 1000);
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+      if (closed) return;
+    }
+    res.end();
   });
 }

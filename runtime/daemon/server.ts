@@ -8,7 +8,6 @@
  * running; the next start reconciles (runtime/containers/manager.ts).
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import { chmod, chown, mkdir, readFile, unlink } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { dirname } from 'node:path';
@@ -86,7 +85,10 @@ export async function listen(address: ListenAddress, router: Router, log: Logger
   if (address.kind === 'tcp') {
     const t = opts.tls!;
     const [ca, cert, key] = await Promise.all([readFile(t.ca), readFile(t.cert), readFile(t.key)]);
-    server = createHttpsServer({ ca, cert, key, requestCert: true, rejectUnauthorized: true }, onRequest) as unknown as Server;
+    const { createServer: createHttpsServer } = await import('node:https'); // TLS only for tcp://
+    // allowHalfOpen, as http.Server has it: a docker CLI without stdin half-closes its attach
+    // (a TLS close_notify) and still reads the container's output.
+    server = createHttpsServer({ ca, cert, key, requestCert: true, rejectUnauthorized: true, allowHalfOpen: true }, onRequest) as unknown as Server;
   } else {
     server = createHttpServer(onRequest);
   }

@@ -15,10 +15,12 @@ import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import type { Digest } from '../../oci/names.js';
 import { parseDigest } from '../../oci/names.js';
-import { ensureLayerUnpacked, type SpecialFileOps } from '../layers/unpack.js';
+// unpack (tar-stream, zstd, zlib) and the registry client (undici) load on the first pull or
+// unpack: a daemon or `wharf run` of an image already here never pays for them.
+import type { SpecialFileOps } from '../layers/unpack.js';
 import { layersInUse } from '../layers/snapshots.js';
 import { heldByCache, pruneCacheFor } from './build/cache.js';
-import { RegistryClient, type Credentials } from '../../oci/client.js';
+import type { Credentials, RegistryClient } from '../../oci/client.js';
 import { NodeLayout } from '../layout.js';
 import { linkFromRegistry, type Colocation } from './colocated.js';
 import {
@@ -143,7 +145,9 @@ export class ImageStore {
     const clientOpts: ConstructorParameters<typeof RegistryClient>[0] = { registry: ref.registry };
     if (opts.credentials) clientOpts.credentials = opts.credentials;
     if (opts.scheme) clientOpts.scheme = opts.scheme;
-    const client = new RegistryClient(clientOpts);
+    const { RegistryClient: Client } = await import('../../oci/client.js');
+    const client = new Client(clientOpts);
+    const { ensureLayerUnpacked } = await import('../layers/unpack.js');
 
     let top = await client.getManifest(repo, manifestReference(ref));
     await this.putBlob(top.digest, top.bytes);
@@ -314,6 +318,7 @@ export class ImageStore {
 
   /** Unpacked layer dirs of an image, bottom first (unpacking any that are missing). */
   async layerDirs(record: ImageRecord): Promise<string[]> {
+    const { ensureLayerUnpacked } = await import('../layers/unpack.js');
     return Promise.all(record.layers.map((l) => ensureLayerUnpacked(this.layout, l.diffId, async () => this.openBlob(l.digest))));
   }
 

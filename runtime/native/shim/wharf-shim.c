@@ -142,6 +142,11 @@ static int write_all(int fd, const void *buf, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) { /* a non-blocking fd (the pty master): wait until it takes more */
+      struct pollfd pw = {fd, POLLOUT, 0};
+      poll(&pw, 1, -1);
+      continue;
+    }
     if (w <= 0) return -1;
     p += w;
     n -= (size_t)w;
@@ -279,6 +284,38 @@ static void close_stdin(void) {
   if (opt.tty || in_fd < 0) return; /* the pty master is also the output */
   close(in_fd);
   in_fd = -1;
+}
+
+/* What an attach sends before the container starts (the docker CLI writes `echo x | docker
+   run -i` input right after attaching): kept, and written once the program runs. */
+static char pending_in[65536];
+static size_t pending_len;
+static int pending_eof;
+
+static void write_stdin(const char *data, size_t n) {
+  if (state == ST_CREATED) {
+    if (n > sizeof pending_in - pending_len) n = sizeof pending_in - pending_len;
+    memcpy(pending_in + pending_len, data, n);
+    pending_len += n;
+    return;
+  }
+  if (in_fd < 0) return;
+  /* A pipe's write end is ours alone and can block (a container that does not read its
+     stdin stalls only its attach); the pty master is also the output, read by pump() until
+     EAGAIN, so it stays non-blocking and a full input queue is waited out in write_all. */
+  if (!opt.tty) fcntl(in_fd, F_SETFL, 0);
+  if (write_all(in_fd, data, n) < 0) close_stdin();
+}
+
+static void end_stdin(void) {
+  if (state == ST_CREATED) pending_eof = 1;
+  else close_stdin();
+}
+
+static void flush_pending_stdin(void) {
+  if (pending_len > 0) write_stdin(pending_in, pending_len);
+  pending_len = 0;
+  if (pending_eof && opt.stdin_once) close_stdin();
 }
 
 static int recv_master(int sock) {
@@ -536,6 +573,7 @@ static void command(int i) {
       unlink(opt.socket);
       _exit(1);
     }
+    flush_pending_stdin();
     reply(c, "started %d", (int)child);
   } else if (!strcmp(line, "status")) {
     if (state == ST_CREATED) reply(c, "created");
@@ -583,7 +621,7 @@ static int client_input(int i) {
   ssize_t r = read(c->fd, buf, sizeof buf);
   if (r < 0 && (errno == EINTR || errno == EAGAIN)) return 0;
   if (r <= 0) {
-    if (c->attached && c->want_in && opt.stdin_once) close_stdin();
+    if (c->attached && c->want_in && opt.stdin_once) end_stdin();
     /* A half-closed attach keeps receiving output. */
     if (r == 0 && c->attached && (c->want_out || c->want_err)) {
       c->rd_eof = 1;
@@ -606,11 +644,7 @@ static int client_input(int i) {
       c->line[c->len++] = ch;
     }
   }
-  if (c->attached && c->want_in && off < (size_t)r && in_fd >= 0) {
-    /* Blocking write: a container that does not read its stdin stalls only its attach. */
-    fcntl(in_fd, F_SETFL, 0);
-    if (write_all(in_fd, buf + off, (size_t)r - off) < 0) close_stdin();
-  }
+  if (c->attached && c->want_in && off < (size_t)r) write_stdin(buf + off, (size_t)r - off);
   return 0;
 }
 

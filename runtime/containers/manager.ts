@@ -40,8 +40,10 @@ import {
   ZERO_TIME,
   type ContainerRecord,
 } from './container.js';
-import { limitsOf, planCreate, planStart, signalNumber, type CreateBody } from './plan.js';
+import { limitsOf, planCreate, planStart, securityOf, signalNumber, type CreateBody } from './plan.js';
+import { devicePlan } from './security-options.js';
 import { NameIndex, newContainerId } from './names.js';
+import { ContainerStore, NameConflictError } from './records.js';
 import { parseSize } from './run-options.js';
 import type { VolumeStore } from '../volumes/store.js';
 import { planMountPoints } from '../volumes/mount-points.js';
@@ -111,6 +113,8 @@ export class ContainerManager {
   private byId = new Map<string, Container>();
   private names = new NameIndex();
   private driver: CgroupDriver | undefined;
+  /** name claims on disk (names/), shared with foreground `wharf run` */
+  private readonly claims: ContainerStore;
   private closing = false;
   readonly layout: NodeLayout;
   readonly log: Logger;
@@ -127,6 +131,7 @@ export class ContainerManager {
       },
       all: () => [...this.byId.values()].map((c) => c.rec),
     };
+    this.claims = new ContainerStore(o.layout);
   }
 
   private async cgroups(): Promise<CgroupDriver> {
@@ -240,6 +245,12 @@ export class ContainerManager {
     await checkBindSources(mounts);
     const net = this.o.network.planNetworks(plan.hostConfig.NetworkMode, body.NetworkingConfig?.EndpointsConfig, body.HostConfig?.Links);
     plan.hostConfig.NetworkMode = net.NetworkMode;
+    // --device: the host's node must be there now (dockerd's words when it is not).
+    if (Array.isArray(body.HostConfig?.Devices) && body.HostConfig.Devices.length > 0) {
+      await devicePlan(securityOf(plan.hostConfig)).catch((e: Error) => {
+        throw badParameter(e.message);
+      });
+    }
     const id = newContainerId();
     const reserved = this.names.reserve(name, id);
     const madeVolumes: string[] = [];
@@ -275,12 +286,24 @@ export class ContainerManager {
       const c = new Container(rec);
       this.byId.set(id, c);
       await this.save(c, true);
+      await this.claimName(reserved, id);
       this.event(c, 'create');
       return { Id: id, Warnings: plan.warnings };
     } catch (e) {
       this.names.release(reserved, id);
       this.byId.delete(id);
       for (const v of madeVolumes) await this.o.volumes.remove(v, []).catch(() => undefined);
+      await rm(this.layout.containerDir(id), { recursive: true, force: true }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** The name on disk too (names/), against a running foreground `wharf run --name` on this root. */
+  private async claimName(name: string, id: string): Promise<void> {
+    try {
+      await this.claims.claimName(name, id, { daemon: true });
+    } catch (e) {
+      if (e instanceof NameConflictError) throw conflict(`Conflict. The container name "/${name}" is already in use by a container of wharf run on this node. You have to remove (or rename) that container to be able to reuse that name.`);
       throw e;
     }
   }
@@ -368,8 +391,12 @@ export class ContainerManager {
         launched = launch([]);
         launched.catch(() => undefined); // awaited below, or by undo
       }
+      // Device nodes and the devices cgroup's rules: Docker's defaults, --device, --privileged.
+      const devices = await devicePlan(securityOf(rec.hostConfig)).catch((e: Error) => {
+        throw badParameter(e.message);
+      });
       const [cgroup] = await Promise.all([
-        driver.create(id, limitsOf(rec.hostConfig)),
+        driver.create(id, { ...limitsOf(rec.hostConfig), devices: devices.rules }),
         // --rm: the rootfs is thrown away at exit, so its overlay skips the sync of the
         // whole upper filesystem that an unmount does (overlayfs volatile, as podman's --rm).
         prepareSnapshot(this.layout, id, rec.layers, { volatile: rec.hostConfig.AutoRemove }).then(() => {
@@ -382,7 +409,8 @@ export class ContainerManager {
       const ready = await prepareMounts(rec.mounts ?? [], this.layout.rootfsDir(id), this.o.volumes);
       prepared = ready;
       if (ready.copied) await this.save(c);
-      const { spec, flags, passFds } = await encodeSpawnSpec({ ...startPlan, mounts: ready.mounts, tty: rec.config.Tty });
+      // cgroupfs: the container's own read-only view of its cgroups at /sys/fs/cgroup, as wharf run.
+      const { spec, flags, passFds } = await encodeSpawnSpec({ ...startPlan, mounts: ready.mounts, devices: devices.nodes, cgroupfs: cgroup.fs, tty: rec.config.Tty });
       await writeFile(this.layout.initSpecPath(id), spec, { mode: 0o600 });
       if (launched && passFds.length > 0) {
         const early = await launched; // not expected: mounts come with fds
@@ -667,6 +695,7 @@ export class ContainerManager {
     this.byId.delete(c.id);
     if (volumes) await this.removeAnonymousVolumes(c);
     this.names.release(c.rec.name, c.id);
+    await this.claims.releaseName(c.rec.name, c.id);
     this.execs?.forget(c.id);
     for (const a of c.pendingAttach.splice(0)) a.reject(noSuchContainer(c.id));
     this.event(c, 'destroy');
@@ -682,9 +711,16 @@ export class ContainerManager {
       const old = c.rec.name;
       if (newName.replace(/^\//, '') === old) throw conflict(`Renaming a container with the same name as its current name`);
       const reserved = this.names.reserve(newName, c.id);
+      try {
+        await this.claimName(reserved, c.id);
+      } catch (e) {
+        this.names.release(reserved, c.id);
+        throw e;
+      }
       c.rec.name = reserved;
       this.names.release(old, c.id);
       await this.save(c, true);
+      await this.claims.releaseName(old, c.id);
       this.event(c, 'rename', { oldName: `/${old}` });
     });
   }
@@ -830,6 +866,7 @@ export class ContainerManager {
           rec.name = this.names.reserve(undefined, id);
           this.log.warn({ err: e, id, name: rec.name }, 'container name already taken: renamed');
         }
+        await this.claimName(rec.name, id).catch((e: Error) => this.log.warn({ err: e, id, name: rec.name }, 'cannot claim the container name on disk'));
         try {
           if (await this.reconcile(c)) toStart.push(c);
         } catch (e) {

@@ -11,7 +11,7 @@ import { mergeEnv, parseSize, workingDir } from './run-options.js';
 import { resolveUser } from './user.js';
 import type { Config, HostConfig, RestartPolicy } from './container.js';
 import type { SpawnOptions } from '../native/spawn.js';
-import { ALLOW_ALL_DEVICES, DOCKER_DEFAULT_DEVICE_RULES, hostDevices } from '../security/devices.js';
+import { ALLOW_ALL_DEVICES, DOCKER_DEFAULT_DEVICE_RULES } from '../security/devices.js';
 import { parseSecurityFlags, securityFlagsOfHostConfig, type SecurityPlan } from './security-options.js';
 import { checkPortBindings, parsePortKey } from '../network/ports.js';
 import type { Prepared } from '../network/endpoints.js';
@@ -110,8 +110,11 @@ export function planCreate(body: CreateBody, image: ImageRecord): CreatePlan {
   const img = image.config;
   const hc = body.HostConfig ?? {};
   const warnings: string[] = [];
-  if (Array.isArray(hc.Devices) && hc.Devices.length > 0) throw badParameter('--device is not supported through the daemon yet: use wharf run --root');
-  securityOf(hc); // CapAdd, CapDrop, Privileged, SecurityOpt: refused here when invalid
+  securityOf(hc); // CapAdd, CapDrop, Privileged, SecurityOpt, Devices: refused here when invalid
+  if (hc.GroupAdd !== undefined && hc.GroupAdd !== null) {
+    const ok = Array.isArray(hc.GroupAdd) && hc.GroupAdd.every((g) => typeof g === 'string' && g !== '' && !/[:\s\0]/.test(g));
+    if (!ok) throw badParameter('GroupAdd must be an array of group names or gids');
+  }
   let portBindings;
   try {
     portBindings = checkPortBindings(hc.PortBindings);
@@ -230,7 +233,8 @@ export async function planStart(
   net: Prepared = { binds: [] },
 ): Promise<Omit<SpawnOptions, 'stdio' | 'beforeStart'>> {
   const c = rec.config;
-  const user = await resolveUser(rootfs, c.User || undefined).catch((e: Error) => {
+  const groupAdd = Array.isArray(rec.hostConfig.GroupAdd) ? (rec.hostConfig.GroupAdd as string[]) : [];
+  const user = await resolveUser(rootfs, c.User || undefined, groupAdd).catch((e: Error) => {
     throw badParameter(e.message);
   });
   const hostname = c.Hostname || rec.id.slice(0, 12);
@@ -251,7 +255,9 @@ export async function planStart(
     noNewPrivileges: sec.noNewPrivileges,
     capabilities: sec.capabilities,
     seccomp: sec.seccomp,
-    // --privileged: every host device, nothing masked or read-only, /sys writable (as Docker).
-    ...(sec.privileged ? { devices: await hostDevices(), writableSys: true, maskedPaths: [], readonlyPaths: [] } : {}),
+    init: rec.hostConfig.Init === true,
+    // --privileged: nothing masked or read-only, /sys writable (as Docker); its devices
+    // (every host device) and --device nodes come from devicePlan, with the cgroup's rules.
+    ...(sec.privileged ? { writableSys: true, maskedPaths: [], readonlyPaths: [] } : {}),
   };
 }

@@ -5,9 +5,11 @@
  * A name is claimed by creating `names/<name>` exclusively; the claim holds the container
  * id and the claiming `wharf` process (pid + start time). A claim is live while that
  * process or the container's init runs; a stale claim (crash, or a stopped container) is
- * taken over, so `--name` is unique among running containers.
+ * taken over, so `--name` is unique among running containers; the node daemon's claims
+ * hold while its container exists (Docker's rule: unique among all containers).
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import type { NodeLayout } from '../layout.js';
 
@@ -43,6 +45,8 @@ interface Claim {
   id: string;
   pid: number;
   startTime: string | null;
+  /** a claim of the node daemon: it holds while the daemon's container exists, running or not */
+  daemon?: true;
 }
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks), or null when the process is gone. */
@@ -100,16 +104,21 @@ export class ContainerStore {
   }
 
   private async claimIsLive(claim: Claim): Promise<boolean> {
+    if (claim.daemon) return existsSync(this.layout.engineRecordPath(claim.id));
     if (await alive(claim.pid, claim.startTime)) return true;
     const rec = await this.read(claim.id);
     return rec !== undefined && (await this.isRunning(rec));
   }
 
-  /** Claims `name` for container `id` (this process is the claimant). */
-  async claimName(name: string, id: string): Promise<void> {
+  /**
+   * Claims `name` for container `id` (this process is the claimant). The node daemon claims
+   * with `daemon`: its names hold for as long as its containers exist, so a foreground
+   * `wharf run --name` on the same node root cannot take one, nor the daemon a running one's.
+   */
+  async claimName(name: string, id: string, opts: { daemon?: boolean } = {}): Promise<void> {
     await mkdir(this.layout.namesDir, { recursive: true });
     const path = this.layout.nameClaimPath(name);
-    const claim: Claim = { id, pid: process.pid, startTime: await processStartTime(process.pid) };
+    const claim: Claim = { id, pid: process.pid, startTime: await processStartTime(process.pid), ...(opts.daemon ? { daemon: true as const } : {}) };
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         await writeFile(path, JSON.stringify(claim), { flag: 'wx' });
@@ -122,6 +131,10 @@ export class ContainerStore {
         held = JSON.parse(await readFile(path, 'utf8')) as Claim;
       } catch {
         held = undefined; // being written or removed right now: retry
+      }
+      if (held?.id === id) {
+        await writeFile(path, JSON.stringify(claim)); // ours already (a daemon restart)
+        return;
       }
       if (held && (await this.claimIsLive(held))) {
         throw new NameConflictError(`the container name "${name}" is already in use by container ${held.id.slice(0, 12)}; choose another name`);

@@ -105,14 +105,36 @@ export function parseSecurityFlags(raw: RawSecurityFlags): SecurityPlan {
 }
 
 /** The same flags from an Engine API HostConfig (CapAdd, CapDrop, Privileged, SecurityOpt). */
-export function securityFlagsOfHostConfig(hc: { CapAdd?: unknown; CapDrop?: unknown; Privileged?: unknown; SecurityOpt?: unknown }): RawSecurityFlags {
+export function securityFlagsOfHostConfig(hc: { CapAdd?: unknown; CapDrop?: unknown; Privileged?: unknown; SecurityOpt?: unknown; Devices?: unknown }): RawSecurityFlags {
   const list = (what: string, v: unknown): string[] => {
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new SecurityOptionsError(`${what} must be an array of strings`);
     return v as string[];
   };
   if (hc.Privileged !== undefined && typeof hc.Privileged !== 'boolean') throw new SecurityOptionsError('Privileged must be a boolean');
-  return { capAdd: list('CapAdd', hc.CapAdd), capDrop: list('CapDrop', hc.CapDrop), securityOpt: list('SecurityOpt', hc.SecurityOpt), privileged: hc.Privileged === true };
+  return {
+    capAdd: list('CapAdd', hc.CapAdd),
+    capDrop: list('CapDrop', hc.CapDrop),
+    securityOpt: list('SecurityOpt', hc.SecurityOpt),
+    privileged: hc.Privileged === true,
+    device: devicesOfHostConfig(hc.Devices),
+  };
+}
+
+/** HostConfig.Devices ([{PathOnHost, PathInContainer, CgroupPermissions}]) as --device values. */
+function devicesOfHostConfig(v: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new SecurityOptionsError('Devices must be an array');
+  return v.map((d: unknown) => {
+    const m = d as { PathOnHost?: unknown; PathInContainer?: unknown; CgroupPermissions?: unknown } | null;
+    const str = (x: unknown) => (x === undefined || x === null ? '' : typeof x === 'string' ? x : undefined);
+    const host = str(m?.PathOnHost);
+    const inside = str(m?.PathInContainer);
+    const perms = str(m?.CgroupPermissions);
+    if (typeof m !== 'object' || m === null || host === undefined || inside === undefined || perms === undefined) throw new SecurityOptionsError('Devices entries must be {PathOnHost, PathInContainer, CgroupPermissions} strings');
+    if ([host, inside].some((p) => p.includes(':'))) throw new SecurityOptionsError(`invalid device specification: ${host}:${inside}`);
+    return `${host}:${inside || host}:${perms || 'rwm'}`;
+  });
 }
 
 /** Docker's defaults: what a container gets without security flags. */

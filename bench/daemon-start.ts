@@ -3,6 +3,7 @@
  *
  *   docker -> dockerd    `docker run --rm --network none IMG /true` against the machine's dockerd
  *   docker -> wharf      the same docker CLI command against `wharf daemon`'s socket
+ *   wharf -> wharf       `wharf -H <socket> run --rm --network none IMG /true` (the Node CLI)
  *   API -> wharf --rm    the daemon's own path, from a client in this process: what
  *                        `docker run --rm` sends (create AutoRemove, wait removed, start)
  *   API -> wharf rm      the same with create, start, wait, DELETE (no AutoRemove)
@@ -92,6 +93,7 @@ async function main(): Promise<void> {
     const r: Record<string, number> = {};
     r.dockerd = await measure('docker -> dockerd', RUNS, () => must('docker', ['run', '--rm', '--network', 'none', ref, '/true'], dockerEnv));
     r.wharf = await measure('docker -> wharf', RUNS, () => must('docker', ['-H', daemon.host, 'run', '--rm', '--network', 'none', ref, '/true'], ours));
+    r.wharfCli = await measure('wharf -> wharf', RUNS, () => must(process.execPath, [WHARF_BIN, '-H', daemon.host, 'run', '--rm', '--network', 'none', ref, '/true']));
     // What `docker run --rm` asks of the daemon, without the CLI: create with AutoRemove,
     // wait for condition=removed, start; done once the container is gone.
     r.api = await measure('API -> wharf --rm', RUNS, async () => {
@@ -135,6 +137,7 @@ async function main(): Promise<void> {
       [
         'ratios (lower is faster for wharf):',
         `  docker -> wharf / docker -> dockerd  ${x(r.wharf!, r.dockerd!)}   (goal <= 0.3x)`,
+        `  wharf -> wharf  / docker -> dockerd  ${x(r.wharfCli!, r.dockerd!)}   (goal <= 0.5x)`,
         `  API -> wharf --rm / crun             ${x(r.api!, r.crun!)}   (goal <= 1.0x)   / runc ${x(r.api!, r.runc!)}`,
         `  API -> wharf rm   / crun             ${x(r.apiDelete!, r.crun!)}`,
         '',

@@ -152,10 +152,19 @@ export class ShimClient {
       this.socket.destroy();
       throw new ShimError('the container monitor refused the attach');
     }
+    // Held until the consumer listens: a flowing socket without a 'data' listener drops what
+    // it reads (a short exec's whole output, read before pipeAttach was wired).
     this.socket.off('data', this.onData);
+    this.socket.pause();
     const rest = this.buffered;
     this.buffered = Buffer.alloc(0);
     if (rest.length > 0) this.socket.unshift(rest);
+    const resumeOnListener = (event: string | symbol) => {
+      if (event !== 'data') return;
+      this.socket.off('newListener', resumeOnListener);
+      process.nextTick(() => this.socket.resume());
+    };
+    this.socket.on('newListener', resumeOnListener);
     return this.socket;
   }
 

@@ -47,6 +47,7 @@ before(async () => {
 
 after(async () => {
   await daemon?.stop();
+  if (daemon) await rm(daemon.dir, { recursive: true, force: true }).catch(() => undefined);
   await registry?.destroy();
   if (dockerdImages.length > 0) await runCommand('docker', ['rmi', '-f', ...dockerdImages]);
   if (scratch) await rm(scratch, { recursive: true, force: true });

@@ -16,7 +16,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tar from 'tar-stream';
@@ -65,6 +65,7 @@ before(async () => {
 after(async () => {
   if (dockerdImages.length > 0) await dockerd(['rmi', '-f', ...dockerdImages]);
   await daemon?.stop();
+  if (daemon) await rm(daemon.dir, { recursive: true, force: true }).catch(() => undefined);
   await registry?.destroy();
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
@@ -242,6 +243,15 @@ describe('login', () => {
       const elsewhere = await wharf(['pull', target], { env: { WHARF_CONFIG: join(scratch, 'none.json') } });
       assert.equal(elsewhere.code, 1);
       assert.match(elsewhere.stderr, /pull access denied/);
+
+      // build's FROM pulls with them too (X-Registry-Config, as the docker CLI sends it)
+      ok(await wharf(['rmi', target]), 'rmi');
+      const context = join(scratch, 'from-private');
+      await mkdir(context, { recursive: true });
+      await writeFile(join(context, 'Dockerfile'), `FROM ${target}\nCMD ["cat", "/etc/motd"]\n`);
+      const built = ok(await wharf(['build', '-t', `${PREFIX}-from-private:1`, context]), 'build FROM the private image');
+      assert.match(built.stdout, /Successfully built/);
+      assert.equal(ok(await wharf(['run', '--rm', `${PREFIX}-from-private:1`]), 'run').stdout, `${PREFIX}\n`);
 
       ok(await wharf(['logout', guarded.hostPort]), 'logout');
       const after = JSON.parse(await readFile(wharfConfig, 'utf8')) as { auths: Record<string, unknown> };

@@ -99,3 +99,14 @@ export function registryOf(image: string, defaultRegistry: string): string {
   const first = slash > 0 ? image.slice(0, slash) : '';
   return first.includes('.') || first.includes(':') || first === 'localhost' ? first : defaultRegistry;
 }
+
+/** Every stored credential by registry host (X-Registry-Config of a build). */
+export async function allAuths(env: Record<string, string | undefined>): Promise<Record<string, { username: string; password: string }>> {
+  const config = await readConfig(configPath(env));
+  const out: Record<string, { username: string; password: string }> = {};
+  for (const host of Object.keys(config.auths ?? {})) {
+    const auth = await lookupAuth(env, host);
+    if (auth) out[host] = auth;
+  }
+  return out;
+}

@@ -17,6 +17,8 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Call, Router } from './router.js';
 import type { DaemonDeps } from './deps.js';
+import { decodeRegistryConfig } from './image-views.js';
+import type { Credentials } from '../../oci/client.js';
 import type { ContainerManager } from '../containers/manager.js';
 import { badParameter } from './errors.js';
 import { extractContext } from '../images/build/context.js';
@@ -65,8 +67,15 @@ async function applyIgnore(dir: string, rules: IgnoreRule[], rel = ''): Promise<
   }
 }
 
+/** FROM's pull, with the client's credentials for that registry (X-Registry-Config), if any. */
+function pullWithConfig(deps: DaemonDeps, reference: string, credentialsFor: (registry: string) => Credentials | undefined) {
+  const credentials = credentialsFor(deps.images.parse(reference).registry);
+  return deps.images.pull(reference, credentials ? { credentials } : {});
+}
+
 async function build(call: Call, deps: DaemonDeps, containers: ContainerManager): Promise<void> {
   const q = call.query;
+  const credentialsFor = decodeRegistryConfig(call.req.headers['x-registry-config']);
   if (q.get('remote')) throw badParameter('building from a remote context (remote=) is not supported by this daemon: send the context as a tar');
   const platform = q.get('platform');
   if (platform && platform !== 'linux/amd64' && platform !== 'linux') throw badParameter(`platform ${platform} is not supported on this node: only linux/amd64`);
@@ -115,7 +124,7 @@ async function build(call: Call, deps: DaemonDeps, containers: ContainerManager)
         networkMode: q.get('networkmode') || 'default',
         labels,
       },
-      { layout, images: deps.images, containers, pull: (ref) => deps.images.pull(ref) },
+      { layout, images: deps.images, containers, pull: (ref) => pullWithConfig(deps, ref, credentialsFor) },
       { stream },
     );
     const id = await builder.run();

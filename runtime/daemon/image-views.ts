@@ -143,3 +143,26 @@ export function decodeRegistryAuth(header: string | string[] | undefined): Crede
   if (!username && !password) return undefined;
   return { username, password };
 }
+
+/**
+ * X-Registry-Config (POST /build): base64url JSON of {registry host: AuthConfig}, every
+ * credential the client holds, for the pulls of FROM. A lookup by the registry of a pull.
+ */
+export function decodeRegistryConfig(header: string | string[] | undefined): (registry: string) => Credentials | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return () => undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
+  } catch {
+    throw badParameter('invalid X-Registry-Config header: not base64url-encoded JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null) return () => undefined;
+  const byHost = new Map<string, Credentials>();
+  for (const [server, auth] of Object.entries(parsed as Record<string, { username?: unknown; password?: unknown }>)) {
+    if (!auth || typeof auth.username !== 'string') continue;
+    const host = server.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase();
+    byHost.set(host, { username: auth.username, password: typeof auth.password === 'string' ? auth.password : '' });
+  }
+  return (registry) => byHost.get(registry.toLowerCase());
+}

@@ -14,6 +14,7 @@ import * as tar from 'tar-stream';
 import type { EngineClient } from '../engine/client.js';
 import { CliError } from '../engine/client.js';
 import { jsonMessages } from './pull-progress.js';
+import { cliEnv } from '../verb.js';
 import { isIgnored, parseDockerignore, type IgnoreRule } from '../../images/build/dockerignore.js';
 
 export interface BuildFlags {
@@ -102,7 +103,10 @@ export async function buildImage(client: EngineClient, context: string, f: Build
   if (f.network) query.set('networkmode', f.network);
   if (f.quiet) query.set('q', '1');
   query.set('rm', '1');
-  const res = await client.stream('POST', `/build?${query.toString()}`, { body, headers: { 'Content-Type': 'application/x-tar' } });
+  // Every stored credential, as the docker CLI sends them: the daemon picks the one of each FROM's registry.
+  const { allAuths } = await import('../auth-config.js');
+  const registryConfig = Buffer.from(JSON.stringify(await allAuths(cliEnv()))).toString('base64url');
+  const res = await client.stream('POST', `/build?${query.toString()}`, { body, headers: { 'Content-Type': 'application/x-tar', 'X-Registry-Config': registryConfig } });
   for await (const m of jsonMessages(res)) {
     if (m.error || m.errorDetail) {
       const code = m.errorDetail?.code;

@@ -167,7 +167,8 @@ export async function createContainer(
   } catch (e) {
     if (!(e instanceof EngineApiError) || e.status !== 404 || !/no such image/i.test(e.daemonMessage)) throw toRunError(e);
     process.stderr.write(`Unable to find image '${body.Image}' locally\n`);
-    await pullImage(client, body.Image, { out: process.stderr, quiet: raw.quiet, withinRun: true }).catch((err: unknown) => {
+    const auth = await (await import('../image-workflow.js')).storedAuthFor(body.Image);
+    await pullImage(client, body.Image, { out: process.stderr, quiet: raw.quiet, withinRun: true, ...(auth ? { auth } : {}) }).catch((err: unknown) => {
       throw toRunError(err);
     });
     res = await create().catch((err: unknown) => {

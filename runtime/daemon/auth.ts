@@ -11,7 +11,6 @@
  * The daemon keeps no credentials: the client stores them (wharf login: ~/.wharf/config.json,
  * docker login: ~/.docker/config.json) and sends them with each pull and push.
  */
-import { RegistryClient, RegistryUnreachableError, UnauthorizedError } from '../../oci/client.js';
 import type { Call, Router } from './router.js';
 import { readJson, sendJson } from './router.js';
 import type { DaemonDeps } from './deps.js';
@@ -36,6 +35,8 @@ async function login(call: Call, deps: DaemonDeps): Promise<void> {
   const password = typeof body.password === 'string' ? body.password : typeof body.identitytoken === 'string' ? body.identitytoken : '';
   const host = registryHost(typeof body.serveraddress === 'string' && body.serveraddress !== '' ? body.serveraddress : deps.defaultRegistry);
   if (!host) throw badParameter('serveraddress is empty');
+  // The registry client (undici) loads on first use: the daemon's idle footprint stays small.
+  const { RegistryClient, RegistryUnreachableError, UnauthorizedError } = await import('../../oci/client.js');
   const client = new RegistryClient({ registry: host, ...(username || password ? { credentials: { username, password } } : {}) });
   try {
     await client.ping();
@@ -62,6 +63,7 @@ async function search(call: Call, deps: DaemonDeps): Promise<void> {
   const host = hasHost ? first : deps.defaultRegistry;
   const q = hasHost ? term.slice(slash + 1) : term;
   const credentials = decodeRegistryAuth(call.req.headers['x-registry-auth']);
+  const { RegistryClient, UnauthorizedError } = await import('../../oci/client.js');
   const client = new RegistryClient({ registry: host, ...(credentials ? { credentials } : {}) });
   try {
     const found = await client.search(q, limit);

@@ -21,10 +21,8 @@ import { decodeRegistryConfig } from './image-views.js';
 import type { Credentials } from '../../oci/client.js';
 import type { ContainerManager } from '../containers/manager.js';
 import { badParameter } from './errors.js';
-import { extractContext } from '../images/build/context.js';
 import { resolveInRoot } from '../layers/in-root.js';
 import { readFileInRoot } from '../layers/in-root.js';
-import { Builder, BuildError } from '../images/build/builder.js';
 import { isIgnored, parseDockerignore, type IgnoreRule } from '../images/build/dockerignore.js';
 import { DockerfileError } from '../images/build/dockerfile.js';
 
@@ -99,6 +97,9 @@ async function build(call: Call, deps: DaemonDeps, containers: ContainerManager)
   await mkdir(posix.dirname(contextDir), { recursive: true });
   res.writeHead(200, { 'Content-Type': 'application/json' });
   const send = (m: object) => res.write(`${JSON.stringify(m)}\n`);
+  // The builder and the context's tar reader load on the first build: the daemon's idle
+  // footprint stays small.
+  const [{ extractContext }, { Builder, BuildError }] = await Promise.all([import('../images/build/context.js'), import('../images/build/builder.js')]);
   const stream = (text: string) => {
     if (!quiet) send({ stream: text });
   };

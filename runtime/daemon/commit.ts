@@ -10,7 +10,6 @@ import type { DaemonDeps } from './deps.js';
 import { readJson, sendJson, type Call, type Router } from './router.js';
 import { EngineError, badParameter, conflict } from './errors.js';
 import { boolParam } from './containers.js';
-import { CommitChangeError, commitContainer } from '../images/commit.js';
 
 export function registerCommitRoute(router: Router, deps: DaemonDeps, containers: ContainerManager): void {
   router.post('/commit', (call) => commit(call, deps, containers));
@@ -40,6 +39,7 @@ async function commit(call: Call, deps: DaemonDeps, containers: ContainerManager
   const config = { ...c.rec.config, ...(overrides ?? {}) } as Record<string, unknown>;
   const run = async (): Promise<string> => {
     try {
+      const { commitContainer } = await import('../images/commit.js');
       const rec = await commitContainer(deps.images, {
         containerId: c.id,
         upperDir: deps.layout.upperDir(c.id),
@@ -53,7 +53,7 @@ async function commit(call: Call, deps: DaemonDeps, containers: ContainerManager
       });
       return rec.configDigest;
     } catch (e) {
-      if (e instanceof CommitChangeError) throw badParameter(e.message);
+      if (e instanceof (await import('../images/commit.js')).CommitChangeError) throw badParameter(e.message);
       throw e;
     }
   };

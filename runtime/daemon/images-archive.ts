@@ -15,7 +15,6 @@ import { pipeline } from 'node:stream/promises';
 import type { Call, Router } from './router.js';
 import type { DaemonDeps } from './deps.js';
 import { EngineError, badParameter } from './errors.js';
-import { loadArchive, saveImages } from '../images/archive.js';
 import { ImageNotFoundError } from '../images/store.js';
 
 export function registerArchiveRoutes(router: Router, deps: DaemonDeps): void {
@@ -34,6 +33,7 @@ async function save(call: Call, deps: DaemonDeps, names: string[]): Promise<void
   }
   res.writeHead(200, { 'Content-Type': 'application/x-tar' });
   try {
+    const { saveImages } = await import('../images/archive.js');
     await saveImages(deps.images, names, res, { ociOnly: call.query.get('format') === 'oci' });
   } catch (e) {
     call.log.warn({ err: e, names }, 'save failed');
@@ -53,6 +53,7 @@ async function load(call: Call, deps: DaemonDeps): Promise<void> {
     await pipeline(call.req, createWriteStream(spool, { mode: 0o600 }));
     let loaded;
     try {
+      const { loadArchive } = await import('../images/archive.js');
       loaded = await loadArchive(deps.images, () => createReadStream(spool, { highWaterMark: 1 << 20 }));
     } catch (e) {
       const name = (e as Error).name;

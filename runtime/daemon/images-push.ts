@@ -19,7 +19,7 @@ import type { DaemonDeps } from './deps.js';
 import { EngineError, badParameter } from './errors.js';
 import { decodeRegistryAuth, shortId } from './image-views.js';
 import { progressBar } from './images-pull.js';
-import { pushImage, type PushProgress } from '../images/push.js';
+import type { PushProgress } from '../images/push.js';
 import { formatReference } from '../../oci/reference.js';
 
 interface Message {
@@ -82,6 +82,7 @@ export async function pushWithProgress(call: Call, deps: DaemonDeps): Promise<vo
   };
   for (const reference of references) {
     try {
+      const { pushImage } = await import('../images/push.js');
       const pushed = await pushImage(deps.images, reference, { ...(credentials ? { credentials } : {}), onProgress });
       write({ status: `${pushed.tag || pushed.digest}: digest: ${pushed.digest} size: ${pushed.size}` });
       write({ progressDetail: {}, aux: { Tag: pushed.tag, Digest: pushed.digest, Size: pushed.size } });

@@ -230,7 +230,10 @@ describe('SIGKILL during a cache fill', () => {
       assert.equal(res.status, 200);
       assert.equal(res.bytes, layer.length);
       assert.equal(res.digest, pushed.layerDigest);
-      assert.equal(existsSync(shard), true);
+      // The client has every byte once the digest verified; the fill's fsync and rename (the
+      // commit that makes the blob visible) follow a moment later.
+      for (let i = 0; i < 200 && !existsSync(shard); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(existsSync(shard), true, 'the completed fill is stored');
     } finally {
       second.child.kill('SIGTERM');
       await second.exited;

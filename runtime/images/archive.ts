@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import { parseDigest, type Digest } from '../../oci/names.js';
 import { formatReference } from '../../oci/reference.js';
 import { ensureLayerUnpacked } from '../layers/unpack.js';
-import { ImageNotFoundError, type ImageRecord, type ImageStore, type LayerRecord } from './store.js';
+import { ImageNotFoundError, imageContentFields, type ImageRecord, type ImageStore, type LayerRecord } from './store.js';
 
 export interface SaveOptions {
   ociOnly?: boolean;
@@ -135,16 +135,9 @@ async function recordImage(store: ImageStore, image: PlannedImage): Promise<Load
 
   const base = {
     digest: parseDigest(top.digest)!,
-    mediaType: manifest.mediaType,
-    configDigest: manifest.config.digest,
-    platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) },
-    config: config.config,
-    layers,
-    size: layers.reduce((n, l) => n + l.size, 0),
-    pulledAt: new Date().toISOString(),
+    ...imageContentFields(manifest, config, layers),
     // loaded, not pulled: no digest of any repository is known
     taggedAt: new Date().toISOString(),
-    ...(config.created ? { created: config.created } : {}),
     ...(indexDigest ? { indexDigest } : {}),
   };
   const references: string[] = [];

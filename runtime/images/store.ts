@@ -31,6 +31,7 @@ import {
   parseIndex,
   selectPlatform,
   type ContainerConfig,
+  type ImageConfig,
   type Platform,
 } from '../../oci/image.js';
 import { isIndex, MediaTypes } from '../../oci/media-types.js';
@@ -70,6 +71,25 @@ export interface ImageRecord {
   taggedAt?: string;
   /** where the blobs were pulled from, kept through tags: a push to that registry mounts from there */
   origin?: { registry: string; repository: string };
+}
+
+/** The fields of an image record that its manifest, its config and its layers give: pull
+ * and load make records of the same shape from them. */
+export function imageContentFields(
+  manifest: { mediaType: string; config: { digest: Digest } },
+  config: ImageConfig,
+  layers: LayerRecord[],
+): Pick<ImageRecord, 'mediaType' | 'configDigest' | 'platform' | 'config' | 'layers' | 'size' | 'pulledAt' | 'created'> {
+  return {
+    mediaType: manifest.mediaType,
+    configDigest: manifest.config.digest,
+    platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) },
+    config: config.config,
+    layers,
+    size: layers.reduce((n, l) => n + l.size, 0),
+    pulledAt: new Date().toISOString(),
+    ...(config.created ? { created: config.created } : {}),
+  };
 }
 
 /** An image to add: its full config (rootfs.diff_ids naming `layers`, bottom first). */
@@ -211,17 +231,10 @@ export class ImageStore {
       registry: ref.registry,
       repository: repo,
       digest: top.digest,
-      mediaType: manifest.mediaType,
-      configDigest: manifest.config.digest,
-      platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) },
-      config: config.config,
-      layers,
-      size: layers.reduce((n, l) => n + l.size, 0),
-      pulledAt: new Date().toISOString(),
+      ...imageContentFields(manifest, config, layers),
     };
     if (ref.tag) record.tag = ref.tag;
     if (indexDigest) record.indexDigest = indexDigest;
-    if (config.created) record.created = config.created;
     await this.writeRecord(record);
     return record;
   }

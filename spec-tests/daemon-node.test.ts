@@ -98,10 +98,14 @@ before(async () => {
     registry: registry.hostPort,
     args: ['--group', group.name, '-H', 'tcp://127.0.0.1:0', '--tlsverify', '--tlscacert', pki.caCert, '--tlscert', pki.serverCert, '--tlskey', pki.serverKey],
   });
-  // The port the kernel chose, from the daemon's JSON log.
-  for (const line of (await daemon.log()).split('\n')) {
-    const m = /"msg":"API listen"/.test(line) ? (JSON.parse(line) as { address: { kind: string; port?: number } }) : undefined;
-    if (m?.address.kind === 'tcp') tcpPort = m.address.port!;
+  // The port the kernel chose, from the daemon's JSON log. The log is written
+  // asynchronously, so the line may land after the unix socket already answers.
+  for (let tries = 0; tcpPort === 0 && tries < 200; tries++) {
+    if (tries > 0) await new Promise((r) => setTimeout(r, 50));
+    for (const line of (await daemon.log()).split('\n')) {
+      const m = /"msg":"API listen"/.test(line) ? (JSON.parse(line) as { address: { kind: string; port?: number } }) : undefined;
+      if (m?.address.kind === 'tcp') tcpPort = m.address.port!;
+    }
   }
   assert.ok(tcpPort > 0, 'the daemon logs its TCP port');
   const pulled = await runCommand(process.execPath, [WHARF_BIN, 'pull', '--root', daemon.root, IMG]);

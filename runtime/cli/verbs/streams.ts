@@ -70,10 +70,17 @@ export interface StreamResult {
 }
 
 /** Pumps the session until the daemon closes the stream or the user detaches. */
-export function pumpStreams(s: StreamSession): Promise<StreamResult> {
+export async function pumpStreams(s: StreamSession): Promise<StreamResult> {
+  const stdin = process.stdin;
+  const rawTerminal = s.tty && s.stdin && stdin.isTTY === true;
+  // libuv's raw mode keeps output processing (OPOST with ONLCR), so the container's pty
+  // output, already \r\n, would reach the screen as \r\r\n. docker clears OPOST as
+  // cfmakeraw does; Node has no termios call, so stty does it on our terminal. Leaving
+  // raw mode restores the terminal's settings from before, OPOST included.
+  const clearOutputProcessing = rawTerminal
+    ? (await import('node:child_process')).spawnSync.bind(undefined, 'stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] })
+    : undefined;
   return new Promise((resolve, reject) => {
-    const stdin = process.stdin;
-    const rawTerminal = s.tty && s.stdin && stdin.isTTY === true;
     let finished = false;
     const onWinch = () => {
       const { rows, columns } = process.stdout;
@@ -128,7 +135,10 @@ export function pumpStreams(s: StreamSession): Promise<StreamResult> {
       s.socket.end();
     }
     if (s.stdin) {
-      if (rawTerminal) stdin.setRawMode(true);
+      if (rawTerminal) {
+        stdin.setRawMode(true);
+        clearOutputProcessing?.();
+      }
       stdin.on('data', onInput);
       stdin.on('end', onInputEnd);
       stdin.resume();

@@ -11,11 +11,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { buildImage, buildLayer, pushImage } from './support/images.js';
+import { buildImage, pushImage } from './support/images.js';
+import { busyboxLayer } from './support/run-node.js';
 import { startTestWharf, type TestWharf } from './support/wharf.js';
 import { ensureDockerd, requireCommand, run } from './support/peers.js';
 import { runCommand, startTestDaemon, WHARF_BIN, type TestDaemon } from './support/daemon.js';
@@ -62,10 +63,7 @@ before(async () => {
   await requireCommand('openssl', 'openssl');
   scratch = await mkdtemp(join(tmpdir(), 'wharf-dnode-'));
   registry = await startTestWharf();
-  const layer = await buildLayer([
-    { type: 'dir', path: 'bin' },
-    { type: 'file', path: 'bin/busybox', content: await readFile('/usr/bin/busybox'), mode: 0o755 },
-    ...APPLETS.map((n) => ({ type: 'symlink' as const, path: `bin/${n}`, target: 'busybox' })),
+  const layer = await busyboxLayer(APPLETS, [
     { type: 'dir', path: 'etc' },
     { type: 'file', path: 'etc/passwd', content: 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' },
     { type: 'file', path: 'etc/group', content: 'root:x:0:\nstaff:x:50:\nnogroup:x:65534:\n' },
@@ -114,10 +112,7 @@ before(async () => {
 
 after(async () => {
   if (daemon) {
-    const ids = (await daemon.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-    if (ids.length > 0) await daemon.docker(['rm', '-f', ...ids]);
-    await daemon.stop('SIGTERM');
-    await rm(daemon.dir, { recursive: true, force: true }).catch(() => undefined);
+    await daemon.destroy();
   }
   if (IMG) await dockerd(['rmi', '-f', IMG]);
   await registry?.destroy();

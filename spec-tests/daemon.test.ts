@@ -13,8 +13,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { buildImage, buildLayer, pushImage } from './support/images.js';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { buildImage, pushImage } from './support/images.js';
+import { busyboxLayer } from './support/run-node.js';
 import { startTestWharf, type TestWharf } from './support/wharf.js';
 import { requireCommand, ensureDockerd } from './support/peers.js';
 import { runCommand, startTestDaemon, WHARF_BIN, type TestDaemon } from './support/daemon.js';
@@ -58,11 +59,7 @@ before(async () => {
   await requireCommand('busybox', 'busybox-static');
   await requireCommand('script', 'bsdutils');
   registry = await startTestWharf();
-  const busybox = await readFile('/usr/bin/busybox');
-  const layer = await buildLayer([
-    { type: 'dir', path: 'bin' },
-    { type: 'file', path: 'bin/busybox', content: busybox, mode: 0o755 },
-    ...APPLETS.map((n) => ({ type: 'symlink' as const, path: `bin/${n}`, target: 'busybox' })),
+  const layer = await busyboxLayer(APPLETS, [
     { type: 'dir', path: 'etc' },
     { type: 'file', path: 'etc/passwd', content: 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' },
     { type: 'file', path: 'etc/group', content: 'root:x:0:\nnogroup:x:65534:\n' },
@@ -84,9 +81,7 @@ before(async () => {
 
 after(async () => {
   if (daemon) {
-    await daemon.docker(['rm', '-f', ...(await daemon.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean)]).catch(() => undefined);
-    await daemon.stop('SIGTERM');
-    await rm(daemon.dir, { recursive: true, force: true }).catch(() => undefined);
+    await daemon.destroy();
   }
   await registry?.destroy();
 });

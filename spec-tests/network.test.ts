@@ -11,8 +11,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
-import { buildImage, buildLayer, pushImage } from './support/images.js';
+import { buildImage, pushImage } from './support/images.js';
+import { busyboxLayer } from './support/run-node.js';
 import { startTestWharf, type TestWharf } from './support/wharf.js';
 import { requireCommand } from './support/peers.js';
 import { runCommand, startTestDaemon, WHARF_BIN, type TestDaemon } from './support/daemon.js';
@@ -66,11 +66,7 @@ before(async () => {
   await requireCommand('curl', 'curl');
   await requireCommand('iptables', 'iptables');
   registry = await startTestWharf();
-  const busybox = await readFile('/usr/bin/busybox');
-  const layer = await buildLayer([
-    { type: 'dir', path: 'bin' },
-    { type: 'file', path: 'bin/busybox', content: busybox, mode: 0o755 },
-    ...APPLETS.map((n) => ({ type: 'symlink' as const, path: `bin/${n}`, target: 'busybox' })),
+  const layer = await busyboxLayer(APPLETS, [
     { type: 'dir', path: 'etc' },
     { type: 'file', path: 'etc/passwd', content: 'root:x:0:0:root:/root:/bin/sh\n' },
     { type: 'dir', path: 'www' },
@@ -90,8 +86,7 @@ after(async () => {
     const ids = (await daemon.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
     if (ids.length > 0) await daemon.docker(['rm', '-f', ...ids]);
     for (const n of userNetworks) await daemon.docker(['network', 'rm', n]);
-    await daemon.stop('SIGTERM');
-    await rm(daemon.dir, { recursive: true, force: true }).catch(() => undefined);
+    await daemon.destroy();
   }
   if (nets) await removeRunNetworks(nets);
   await registry?.destroy();

@@ -82,10 +82,7 @@ before(async () => {
 
 after(async () => {
   if (daemon) {
-    const ids = (await daemon.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-    if (ids.length) await daemon.docker(['rm', '-f', '-v', ...ids]).catch(() => undefined);
-    await daemon.stop('SIGTERM');
-    await rm(daemon.dir, { recursive: true, force: true }).catch(() => undefined);
+    await daemon.destroy({ volumes: true });
   }
   await rm(work, { recursive: true, force: true }).catch(() => undefined);
   await registry?.destroy();

@@ -4,7 +4,7 @@
  * same state), and the real docker CLI pointed at its socket.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -56,6 +56,9 @@ export interface TestDaemon {
   /** starts it again over the same root */
   start(): Promise<void>;
   log(): Promise<string>;
+  /** the end of a test file: removes every container (`rm -f`, with `-v` when asked),
+   * stops the daemon with SIGTERM and removes its directory */
+  destroy(opts?: { volumes?: boolean }): Promise<void>;
   /** its default bridge, subnet and chains: the run's own, removed when this process exits */
   networks: RunNetworks;
 }
@@ -105,6 +108,14 @@ export async function startTestDaemon(opts: { registry: string; args?: string[] 
   };
   await start();
   const host = `unix://${socket}`;
+  const docker: TestDaemon['docker'] = (args, o = {}) => runCommand('docker', ['-H', host, ...args], { ...o, env: { ...process.env, DOCKER_HOST: host, DOCKER_CLI_HINTS: 'false' } });
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    const c = child!;
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill(signal);
+    await exited;
+  };
   return {
     dir,
     root,
@@ -112,17 +123,17 @@ export async function startTestDaemon(opts: { registry: string; args?: string[] 
     socket,
     host,
     process: () => child!,
-    docker: (args, o = {}) => runCommand('docker', ['-H', host, ...args], { ...o, env: { ...process.env, DOCKER_HOST: host, DOCKER_CLI_HINTS: 'false' } }),
+    docker,
     api,
-    async stop(signal = 'SIGTERM') {
-      const c = child!;
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      const exited = new Promise<void>((r) => c.once('exit', () => r()));
-      c.kill(signal);
-      await exited;
-    },
+    stop,
     start,
     log: () => readFile(logFile, 'utf8'),
+    async destroy(o = {}) {
+      const ids = (await docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
+      if (ids.length > 0) await docker(['rm', '-f', ...(o.volumes ? ['-v'] : []), ...ids]);
+      await stop('SIGTERM');
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    },
     networks,
   };
 }

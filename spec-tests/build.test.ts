@@ -337,6 +337,23 @@ describe('multi-stage, ADD, and paths that try to leave the rootfs or the contex
     }
   });
 
+  test('ADD extracts tar.bz2 and tar.xz, and copies a gzip\'d file that is no tar as it is, as dockerd does', async () => {
+    const src = join(scratch, 'compsrc');
+    await mkdir(join(src, 'pkg'), { recursive: true });
+    await writeFile(join(src, 'pkg/a.txt'), 'from the archive\n');
+    const tarBytes = execFileSync('tar', ['-C', src, '--owner=0', '--group=0', '-cf', '-', 'pkg']);
+    // (zstd too, as current Docker does, in add-archive.test.ts: dockerd 20.10 here copies a .tar.zst as a file)
+    allOk(
+      await buildThreeWays('add-compressed', {
+        Dockerfile: 'FROM $BASE\nADD p.tar.bz2 /b/\nADD p.tar.xz /x/\nADD notes.gz /g/\nCMD ["sh", "-c", "find /b /x /g | sort; cat /b/pkg/a.txt /x/pkg/a.txt"]\n',
+        'p.tar.bz2': execFileSync('bzip2', ['-c'], { input: tarBytes }),
+        'p.tar.xz': execFileSync('xz', ['-c'], { input: tarBytes }),
+        'notes.gz': execFileSync('gzip', ['-c'], { input: 'plain notes\n' }),
+      }),
+    );
+    await sameOutput('add-compressed', [], '/b\n/b/pkg\n/b/pkg/a.txt\n/g\n/g/notes.gz\n/x\n/x/pkg\n/x/pkg/a.txt\nfrom the archive\nfrom the archive\n');
+  });
+
   test('a symlink in the context or in the image never leads a COPY out of its root', async () => {
     const hostMarker = `/tmp/${PREFIX}-escape`;
     await rm(hostMarker, { recursive: true, force: true });

@@ -418,7 +418,7 @@ async function decompressed(source: Readable): Promise<Readable[]> {
 }
 
 /** zstd (OCI `tar+zstd` layers) through fzstd's streaming decompressor, as a Transform. */
-function zstdDecompressor(): Transform {
+export function zstdDecompressor(): Transform {
   const out = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       try {

@@ -12,7 +12,8 @@
  *     "Cannot mkdir: /app is not a directory"
  *   - copied files belong to 0:0, or to --chown's user and group (names looked up in the
  *     image's /etc/passwd and /etc/group, read inside the rootfs); modes and mtimes are kept
- *   - ADD extracts a local tar (plain or gzip'd) into the destination, keeping its owners,
+ *   - ADD extracts a local tar (plain, or gzip, bzip2, xz or zstd compressed: add-archive.ts)
+ *     into the destination, keeping its owners,
  *     and fetches a URL into a file (mode 0600, mtime from Last-Modified)
  *
  * Every destination path is resolved inside the rootfs (runtime/layers/in-root.ts), never by
@@ -21,11 +22,12 @@
  */
 import { createHash } from 'node:crypto';
 import { constants as fsc, createReadStream } from 'node:fs';
-import { chmod, chown, copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, lchown, lstat, lutimes, mkdir, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 
 import { resolveInRoot } from '../../layers/in-root.js';
 import { unpackLayer, type SpecialFileOps, nativeSpecialFileOps } from '../../layers/unpack.js';
+import { archiveCompression, decompressedFile } from './add-archive.js';
 
 export class CopyError extends Error {
   override name = 'CopyError';
@@ -213,18 +215,6 @@ function destPath(dest: string, workdir: string): { path: string; isDir: boolean
   return { path: posix.normalize(abs), isDir };
 }
 
-async function isArchive(path: string): Promise<boolean> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(512);
-    const { bytesRead } = await fh.read(buf, 0, 512, 0);
-    if (bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return true;
-    return bytesRead >= 262 && buf.subarray(257, 262).toString('latin1') === 'ustar';
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Run one COPY/ADD of `sources` into the mounted rootfs. */
 export async function copySources(sources: Source[], o: CopyOptions, what: string): Promise<void> {
   const d = destPath(o.dest, o.workdir);
@@ -236,11 +226,12 @@ export async function copySources(sources: Source[], o: CopyOptions, what: strin
       await copyTreeInto(s.host, host, o.owner, false);
       continue;
     }
-    if (o.extractArchives && (await isArchive(s.host))) {
+    const compression = o.extractArchives ? await archiveCompression(s.host) : undefined;
+    if (compression) {
       const host = await mkdirInRoot(root, d.path, o.owner);
       const tmp = posix.join(o.scratchDir!, `archive-${Math.random().toString(16).slice(2)}`);
       try {
-        await unpackLayer(createReadStream(s.host), tmp, { specialOps: o.specialOps ?? nativeSpecialFileOps });
+        await unpackLayer(decompressedFile(s.host, compression), tmp, { specialOps: o.specialOps ?? nativeSpecialFileOps });
         await copyTreeInto(tmp, host, o.owner, o.owner === undefined);
       } finally {
         await rm(tmp, { recursive: true, force: true });

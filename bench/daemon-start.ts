@@ -28,6 +28,9 @@ import { prepareSnapshot, removeSnapshot } from '../runtime/layers/snapshots.js'
 const execFileP = promisify(execFile);
 const argv = process.argv.slice(2);
 const RUNS = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : 30;
+/** `--only api,crun`: just these rows (dockerd, wharf, wharfCli, api, apiDelete, crun, runc, rss) */
+const ONLY = argv.includes('--only') ? new Set(argv[argv.indexOf('--only') + 1]!.split(',')) : undefined;
+const want = (row: string) => !ONLY || ONLY.has(row);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -41,7 +44,8 @@ async function timed(f: () => Promise<void>): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
-async function measure(name: string, runs: number, once: (i: number) => Promise<void>): Promise<number> {
+async function measure(name: string, runs: number, once: (i: number) => Promise<void>, row: string): Promise<number> {
+  if (!want(row)) return NaN;
   await once(-1);
   const times: number[] = [];
   for (let i = 0; i < runs; i++) times.push(await timed(() => once(i)));
@@ -91,9 +95,9 @@ async function main(): Promise<void> {
 
     process.stdout.write(`daemon start latency: run /true, ${RUNS} runs each (median)\n`);
     const r: Record<string, number> = {};
-    r.dockerd = await measure('docker -> dockerd', RUNS, () => must('docker', ['run', '--rm', '--network', 'none', ref, '/true'], dockerEnv));
-    r.wharf = await measure('docker -> wharf', RUNS, () => must('docker', ['-H', daemon.host, 'run', '--rm', '--network', 'none', ref, '/true'], ours));
-    r.wharfCli = await measure('wharf -> wharf', RUNS, () => must(process.execPath, [WHARF_BIN, '-H', daemon.host, 'run', '--rm', '--network', 'none', ref, '/true']));
+    r.dockerd = await measure('docker -> dockerd', RUNS, () => must('docker', ['run', '--rm', '--network', 'none', ref, '/true'], dockerEnv), 'dockerd');
+    r.wharf = await measure('docker -> wharf', RUNS, () => must('docker', ['-H', daemon.host, 'run', '--rm', '--network', 'none', ref, '/true'], ours), 'wharf');
+    r.wharfCli = await measure('wharf -> wharf', RUNS, () => must(process.execPath, [WHARF_BIN, '-H', daemon.host, 'run', '--rm', '--network', 'none', ref, '/true']), 'wharfCli');
     // What `docker run --rm` asks of the daemon, without the CLI: create with AutoRemove,
     // wait for condition=removed, start; done once the container is gone.
     r.api = await measure('API -> wharf --rm', RUNS, async () => {
@@ -105,7 +109,7 @@ async function main(): Promise<void> {
       if (s.status !== 204) throw new Error(`start: ${s.status} ${s.body}`);
       const w = await wait;
       if (w.status !== 200 || (JSON.parse(w.body) as { StatusCode: number }).StatusCode !== 0) throw new Error(`wait: ${w.status} ${w.body}`);
-    });
+    }, 'api');
     // The same without AutoRemove: create, start, wait next-exit, DELETE.
     r.apiDelete = await measure('API -> wharf rm', RUNS, async () => {
       const c = await api(daemon.socket, 'POST', '/v1.41/containers/create', { Image: ref, Cmd: ['/true'], HostConfig: { NetworkMode: 'none' } });
@@ -116,7 +120,7 @@ async function main(): Promise<void> {
       if (s.status !== 204) throw new Error(`start: ${s.status} ${s.body}`);
       await wait;
       await api(daemon.socket, 'DELETE', `/v1.41/containers/${id}`);
-    });
+    }, 'apiDelete');
     const layout = new NodeLayout(daemon.root);
     const img = JSON.parse(await readFile(layout.imageRecordPath(ref), 'utf8')) as { layers: { diffId: string }[] };
     const shared = await prepareSnapshot(layout, 'oci-bench', img.layers.map((l) => l.diffId) as never);
@@ -129,7 +133,7 @@ async function main(): Promise<void> {
       spec.process.args = ['/true'];
       spec.root = { path: shared.rootfs, readonly: false };
       await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
-      r[runtime] = await measure(runtime, RUNS, (i) => must(runtime, ['run', '--bundle', bundle, `wharf-bench-d-${process.pid}-${i + 1}`]));
+      r[runtime] = await measure(runtime, RUNS, (i) => must(runtime, ['run', '--bundle', bundle, `wharf-bench-d-${process.pid}-${i + 1}`]), runtime);
     }
     await removeSnapshot(layout, 'oci-bench');
     const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
@@ -145,6 +149,7 @@ async function main(): Promise<void> {
     );
 
     // Idle footprint with 20 containers running.
+    if (!want('rss')) return;
     for (let i = 0; i < 20; i++) await must('docker', ['-H', daemon.host, 'run', '-d', '--network', 'none', ref, '/pause'], ours);
     await new Promise((res) => setTimeout(res, 2000));
     const shimPids = (await execFileP('pgrep', ['-f', `wharf-shim -b ${daemon.root}`])).stdout.split('\n').filter(Boolean).map(Number);

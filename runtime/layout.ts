@@ -86,6 +86,10 @@ export class NodeLayout {
   containerDir(id: string): string {
     return join(this.containersDir, id);
   }
+  /** Directories of removed containers, renamed here at once and deleted in the background. */
+  get trashDir(): string {
+    return join(this.root, 'trash');
+  }
   containerRecordPath(id: string): string {
     return join(this.containerDir(id), 'container.json');
   }

@@ -11,7 +11,7 @@
  * path never waits for that lock, so a stop holding it can wait for the exit.
  */
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -21,7 +21,7 @@ import type { ImageRecord, ImageStore } from '../images/store.js';
 import type { EventBus } from '../daemon/events.js';
 import { createCgroupDriver } from '../cgroups/detect.js';
 import type { Cgroup, CgroupDriver } from '../cgroups/driver.js';
-import { prepareSnapshot, removeSnapshot, unmountSnapshot } from '../layers/snapshots.js';
+import { prepareSnapshot, unmountSnapshot } from '../layers/snapshots.js';
 import { encodeSpawnSpec } from '../native/spawn.js';
 import { launchShim, parseExitLine, readExitFile, ShimClient } from '../native/shim.js';
 import { badParameter, conflict, EngineError, noSuchContainer, noSuchImage, notModified } from '../daemon/errors.js';
@@ -282,10 +282,13 @@ export class ContainerManager {
         hasBeenStarted: false,
         networks: net.networks,
       };
-      await mkdir(this.layout.containerDir(id), { recursive: true, mode: 0o700 });
+      mkdirSync(this.layout.containerDir(id), { recursive: true, mode: 0o700 });
       const c = new Container(rec);
       this.byId.set(id, c);
-      await this.save(c, true);
+      // Durable (fsynced) for what a client may come back to; not for --rm: a crash or a
+      // power loss before its end makes the daemon's next start remove it anyway, and a
+      // client that started it has lost it by then (wait condition=removed broke).
+      await this.save(c, !rec.hostConfig.AutoRemove);
       await this.claimName(reserved, id);
       this.event(c, 'create');
       return { Id: id, Warnings: plan.warnings };
@@ -366,7 +369,8 @@ export class ContainerManager {
       const socket = this.socketOf(id);
       const log = rec.hostConfig.LogConfig;
       const launch = async (passFds: readonly number[]): Promise<ShimClient> => {
-        await Promise.all([rm(this.layout.exitFilePath(id), { force: true }), mkdir(join(this.o.execRoot, 's'), { recursive: true, mode: 0o700 })]);
+        rmSync(this.layout.exitFilePath(id), { force: true });
+        mkdirSync(join(this.o.execRoot, 's'), { recursive: true, mode: 0o700 });
         await launchShim({
           bundle: this.layout.containerDir(id),
           socket,
@@ -528,7 +532,9 @@ export class ContainerManager {
     rec.state.FinishedAt = new Date().toISOString();
     const restart = !rec.hostConfig.AutoRemove && !this.closing && shouldRestart(rec, exit.exitCode);
     if (restart) setStatus(rec.state, 'restarting');
-    await this.save(c);
+    // --rm: the record goes next (a crash before that: the next start finds the exit file
+    // and removes the container).
+    if (!rec.hostConfig.AutoRemove) await this.save(c);
     this.event(c, 'die', { exitCode: String(exit.exitCode) });
     this.volumeEvents(c, 'unmount');
     if (oom) this.event(c, 'oom');
@@ -677,14 +683,16 @@ export class ContainerManager {
 
   private async removeLocked(c: Container, volumes = c.rec.hostConfig.AutoRemove): Promise<void> {
     if (c.removed) return;
+    // 'removing' is what the API shows meanwhile; the record is not rewritten for it: a
+    // removal cut short by a crash leaves the record as it was, and is done again.
     setStatus(c.rec.state, 'removing');
-    await this.save(c);
     try {
       if (c.cgroup) await c.cgroup.destroy();
       else await (await (await this.cgroups()).open(c.id).catch(() => undefined))?.destroy();
-      await removeSnapshot(this.layout, c.id);
-      await rm(this.layout.containerDir(c.id), { recursive: true, force: true });
-      await rm(this.socketOf(c.id), { force: true });
+      await unmountSnapshot(this.layout, c.id);
+      await c.saving; // no record write lands in the directory once it is moved away
+      this.discardContainerDir(c.id);
+      rmSync(this.socketOf(c.id), { force: true });
     } catch (e) {
       setStatus(c.rec.state, 'dead');
       c.rec.state.Error = `removal failed: ${(e as Error).message}`;
@@ -702,6 +710,25 @@ export class ContainerManager {
     const result: WaitResult = { StatusCode: c.rec.state.ExitCode, Error: c.rec.state.Error ? { Message: c.rec.state.Error } : null };
     for (const w of c.exitWaiters.splice(0)) w(result);
     for (const w of c.removeWaiters.splice(0)) w(result);
+  }
+
+  /**
+   * The container directory leaves containers/ at once (one rename into trash/, so that the
+   * container is gone for every reader and for a daemon start), and its files (the upper
+   * dir, logs) are deleted in the background. A daemon start empties trash/ as well.
+   */
+  private discardContainerDir(id: string): void {
+    const dir = this.layout.containerDir(id);
+    const trash = join(this.layout.trashDir, `${id}-${Date.now().toString(36)}`);
+    try {
+      mkdirSync(this.layout.trashDir, { recursive: true, mode: 0o700 });
+      renameSync(dir, trash);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(dir)) return;
+      rmSync(dir, { recursive: true, force: true }); // not movable (e.g. trash/ on another filesystem)
+      return;
+    }
+    void rm(trash, { recursive: true, force: true }).catch((e: Error) => this.log.warn({ err: e, id }, 'deleting a removed container directory failed'));
   }
 
   rename(ref: string, newName: string): Promise<void> {
@@ -846,6 +873,11 @@ export class ContainerManager {
   /** Reads every record and reconciles it with its shim; then applies restart policies. */
   async load(): Promise<void> {
     await mkdir(this.layout.containersDir, { recursive: true });
+    // what removals before a crash had not finished deleting
+    const trash = this.layout.trashDir;
+    for (const t of await readdir(trash).catch(() => [] as string[])) {
+      void rm(join(trash, t), { recursive: true, force: true }).catch((e: Error) => this.log.warn({ err: e, dir: t }, 'emptying the trash failed'));
+    }
     await mkdir(join(this.o.execRoot, 's'), { recursive: true, mode: 0o700 });
     const ids = await readdir(this.layout.containersDir).catch(() => [] as string[]);
     const toStart: Container[] = [];

@@ -9,8 +9,8 @@
  * hold while its container exists (Docker's rule: unique among all containers).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import type { NodeLayout } from '../layout.js';
 
 export type ContainerState = 'created' | 'running' | 'exited';
@@ -57,6 +57,20 @@ export async function processStartTime(pid: number): Promise<string | null> {
   } catch {
     return null;
   }
+}
+
+/** This process's start time: it does not change, read once. */
+let ownStartTime: string | null | undefined;
+function selfStartTime(): string | null {
+  if (ownStartTime === undefined) {
+    try {
+      const stat = readFileSync(`/proc/${process.pid}/stat`, 'utf8');
+      ownStartTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+    } catch {
+      ownStartTime = null;
+    }
+  }
+  return ownStartTime;
 }
 
 async function alive(pid: number | undefined, startTime: string | null | undefined): Promise<boolean> {
@@ -114,14 +128,16 @@ export class ContainerStore {
    * Claims `name` for container `id` (this process is the claimant). The node daemon claims
    * with `daemon`: its names hold for as long as its containers exist, so a foreground
    * `wharf run --name` on the same node root cannot take one, nor the daemon a running one's.
+   * The first attempt is synchronous: a small file in the page cache costs less than the
+   * libuv pool round trips of its mkdir and exclusive create.
    */
   async claimName(name: string, id: string, opts: { daemon?: boolean } = {}): Promise<void> {
-    await mkdir(this.layout.namesDir, { recursive: true });
+    mkdirSync(this.layout.namesDir, { recursive: true });
     const path = this.layout.nameClaimPath(name);
-    const claim: Claim = { id, pid: process.pid, startTime: await processStartTime(process.pid), ...(opts.daemon ? { daemon: true as const } : {}) };
+    const claim: Claim = { id, pid: process.pid, startTime: selfStartTime(), ...(opts.daemon ? { daemon: true as const } : {}) };
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        await writeFile(path, JSON.stringify(claim), { flag: 'wx' });
+        writeFileSync(path, JSON.stringify(claim), { flag: 'wx' });
         return;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -152,8 +168,8 @@ export class ContainerStore {
   async releaseName(name: string, id: string): Promise<void> {
     const path = this.layout.nameClaimPath(name);
     try {
-      const held = JSON.parse(await readFile(path, 'utf8')) as Claim;
-      if (held.id === id) await rm(path, { force: true });
+      const held = JSON.parse(readFileSync(path, 'utf8')) as Claim;
+      if (held.id === id) rmSync(path, { force: true });
     } catch {
       /* no claim */
     }

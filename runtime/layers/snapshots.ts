@@ -9,8 +9,8 @@
  * (the mount's `cwd`, private to the thread that mounts): about 60 layers fit; more are
  * refused with a clear error.
  */
-import { mkdir, readFile, readdir, rm, writeFile, access } from 'node:fs/promises';
-import { lstatSync, rmSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, access } from 'node:fs/promises';
+import { existsSync, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Digest } from '../../oci/names.js';
 import { parseDigest } from '../../oci/names.js';
@@ -80,17 +80,15 @@ export async function prepareSnapshot(
     layers,
     readOnly: opts.readOnly ?? false,
   };
+  // A handful of metadata calls on the node root's filesystem: synchronous, as each libuv
+  // pool round trip costs more than the call (a start waits for every one of them).
   for (const l of layers) {
-    try {
-      await access(layout.layerDir(l));
-    } catch {
-      throw new SnapshotError(`layer ${l} is not unpacked under ${layout.layersDir}`);
-    }
+    if (!existsSync(layout.layerDir(l))) throw new SnapshotError(`layer ${l} is not unpacked under ${layout.layersDir}`);
   }
-  await mkdir(layout.containerDir(id), { recursive: true, mode: 0o700 });
-  await mkdir(layout.layersDir, { recursive: true }); // the mount's cwd, even with no layers
-  await writeFile(layout.snapshotRecordPath(id), JSON.stringify(snap));
-  await Promise.all([snap.upperDir, snap.workDir, snap.rootfs].map((d) => mkdir(d, { recursive: true, mode: 0o755 })));
+  mkdirSync(layout.containerDir(id), { recursive: true, mode: 0o700 });
+  mkdirSync(layout.layersDir, { recursive: true }); // the mount's cwd, even with no layers
+  writeFileSync(layout.snapshotRecordPath(id), JSON.stringify(snap));
+  for (const d of [snap.upperDir, snap.workDir, snap.rootfs]) mkdirSync(d, { recursive: true, mode: 0o755 });
 
   // overlayfs wants at least one lower dir: an image without layers stacks an empty one.
   let lower = [...layers].reverse().map((l) => layout.layerDirName(l)).join(':');

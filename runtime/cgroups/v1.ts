@@ -17,6 +17,8 @@ import {
   exists,
   killAndRemove,
   memorySwapTotal,
+  ownProcsFile,
+  primeAttach,
   parsePids,
   readOr,
   sleep,
@@ -196,7 +198,16 @@ class V1Cgroup implements Cgroup {
 export class CgroupV1Driver implements CgroupDriver {
   readonly version = 1 as const;
 
-  private constructor(private readonly mounts: Map<V1Controller, string>) {}
+  /** the daemon's own cgroup.procs in the cpu hierarchy, for primeAttach */
+  private readonly ownProcs: string | undefined;
+
+  private constructor(private readonly mounts: Map<V1Controller, string>) {
+    this.ownProcs = ownProcsFile(mounts.get('cpu')!, 'cpu');
+  }
+
+  primeAttach(): void {
+    primeAttach(this.ownProcs);
+  }
 
   static async open(mountinfo?: string): Promise<CgroupV1Driver> {
     const all = await v1Mounts(mountinfo);

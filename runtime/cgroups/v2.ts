@@ -18,6 +18,8 @@ import {
   exists,
   killAndRemove,
   memorySwapTotal,
+  ownProcsFile,
+  primeAttach,
   parsePids,
   readOr,
   sleep,
@@ -149,7 +151,15 @@ class V2Cgroup implements Cgroup {
 export class CgroupV2Driver implements CgroupDriver {
   readonly version = 2 as const;
 
+  /** the daemon's own cgroup.procs, for primeAttach (looked up once) */
+  private ownProcs: string | undefined | null = null;
+
   constructor(private readonly root = '/sys/fs/cgroup') {}
+
+  primeAttach(): void {
+    if (this.ownProcs === null) this.ownProcs = ownProcsFile(this.root, undefined);
+    primeAttach(this.ownProcs);
+  }
 
   /** Enables the controllers we need (those the kernel offers) in dir's subtree_control. */
   private async delegate(dir: string): Promise<void> {

@@ -400,7 +400,10 @@ export class ContainerManager {
         throw badParameter(e.message);
       });
       const [cgroup] = await Promise.all([
-        driver.create(id, { ...limitsOf(rec.hostConfig), devices: devices.rules }),
+        driver.create(id, { ...limitsOf(rec.hostConfig), devices: devices.rules }).then((g) => {
+          driver.primeAttach(); // the shim moves the init in once the rootfs and the spec are ready
+          return g;
+        }),
         // --rm: the rootfs is thrown away at exit, so its overlay skips the sync of the
         // whole upper filesystem that an unmount does (overlayfs volatile, as podman's --rm).
         prepareSnapshot(this.layout, id, rec.layers, { volatile: rec.hostConfig.AutoRemove }).then(() => {

@@ -1,18 +1,17 @@
 #!/usr/bin/env -S node --
 /**
- * The `wharf` command. Each verb lives in the module of its area and is loaded only
- * when that verb runs, so `wharf run` never pays for express and `wharf serve` never
- * loads the native addon.
+ * The `wharf` command. Only the verb being run is registered (bin/verbs.ts), and each
+ * verb's heavy modules load inside its action, so `wharf run` never pays for express and
+ * `wharf serve` never loads the native addon. `npm run build` bundles this file with the
+ * client verbs into one (bin/bundle.mjs).
  */
 import { Command } from 'commander';
-import { reexecUnderServeFlags } from './v8-flags.js';
-import { registerArchiveCommands } from '../server/archive/cli.js';
-import { registerServerCommands } from '../server/cli.js';
-import { registerRuntimeCommands } from '../runtime/cli/index.js';
+import { setupRuntimeCli } from '../runtime/cli/index.js';
+import { groupsFor, registerGroups } from './verbs.js';
 
 // `wharf serve` runs under its V8 flags however it was started (npm start, the wharf
 // command, node dist/bin/wharf.js): started without them, it replaces itself (same pid).
-reexecUnderServeFlags(process.argv, process.env);
+if (process.argv[2] === 'serve') (await import('./v8-flags.js')).reexecUnderServeFlags(process.argv, process.env);
 
 const program = new Command();
 program
@@ -21,9 +20,7 @@ program
   .version('0.1.0')
   .showHelpAfterError('(run with --help for usage)');
 
-registerServerCommands(program);
-registerArchiveCommands(program);
-registerRuntimeCommands(program, process.env, {
+setupRuntimeCli(program, process.env, {
   // The co-located fast path: the node links blobs of a registry on this machine (runtime/images/colocated.ts).
   async openRegistryBlobStore(dataDir) {
     const { existsSync } = await import('node:fs');
@@ -33,6 +30,7 @@ registerRuntimeCommands(program, process.env, {
     return FsBlobStore.open(dataDir);
   },
 });
+await registerGroups(program, groupsFor(process.argv.slice(2)));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const e = err as { exitCode?: number; message?: string };

@@ -389,8 +389,8 @@ export class ImageStore {
       }),
     );
     const manifestDigest = sha256Digest(manifestBytes);
-    await this.putBlob(configDigest, configBytes);
-    await this.putBlob(manifestDigest, manifestBytes);
+    // two independent fsyncs: one wait, not two
+    await Promise.all([this.putBlob(configDigest, configBytes), this.putBlob(manifestDigest, manifestBytes)]);
     const config = parseImageConfig(configBytes);
     const now = new Date().toISOString();
     const base: ImageRecord = {

@@ -168,6 +168,33 @@ export class Builder {
 
   /** Runs the build; the image ID of the result. */
   async run(): Promise<string> {
+    try {
+      return await this.runSteps();
+    } finally {
+      // a failed build still finishes what its good steps started (cache entries, removals)
+      await Promise.allSettled(this.pending);
+    }
+  }
+
+  /**
+   * Work a step starts and the next step need not wait for: a layer blob's fsync and rename
+   * (writeLayerFromDir deferStore), the cache entry that names it, the removal of an
+   * intermediate container or snapshot. All of it is done before the image is written and
+   * before the build answers.
+   */
+  private readonly pending: Array<Promise<unknown>> = [];
+  /** layer blob digest -> its fsync and rename into the content store */
+  private readonly storing = new Map<string, Promise<void>>();
+  /** digests of layer blobs known to be in the content store, diffIDs of layers known unpacked */
+  private readonly presentBlobs = new Set<string>();
+  private readonly unpackedLayers = new Set<string>();
+
+  private defer(work: Promise<unknown>): void {
+    work.catch(() => undefined); // a failure surfaces where the build awaits `pending`, not as an unhandled rejection
+    this.pending.push(work);
+  }
+
+  private async runSteps(): Promise<string> {
     const df = parseDockerfile(this.req.dockerfileText, this.req.dockerfileName);
     this.escape = df.escape;
     const all = df.instructions;
@@ -212,6 +239,7 @@ export class Builder {
       stage.id = imageIdOf(cfg);
     }
     if (!stage.id) throw new BuildError('No image was generated. Is your Dockerfile empty?');
+    await Promise.all(this.pending);
     const [rec] = await this.deps.images.addImage({ config: stage.config, layers: stage.layers }, this.req.tags);
     return rec!.configDigest;
   }
@@ -267,7 +295,7 @@ export class Builder {
       this.out.stream(`Pulling image ${ref}\n`);
       rec = await this.deps.pull(ref);
     }
-    await this.deps.images.layerDirs(rec);
+    await this.ensureUnpacked(rec.layers);
     const config = (await this.deps.images.readConfig(rec)) as Config;
     config.history ??= [];
     config.config ??= {};
@@ -434,12 +462,27 @@ export class Builder {
     const parent = stage.id;
     stage.config = cfg;
     stage.id = imageIdOf(cfg);
-    await storeCache(this.deps.layout, { key, parent, id: stage.id, config: cfg, layers: stage.layers });
+    // the entry names the layers: it is written once their blobs are in the store
+    const entry = { key, parent, id: stage.id, config: cfg, layers: stage.layers };
+    const blobs = stage.layers.map((l) => this.storing.get(l.digest)).filter((p) => p !== undefined);
+    this.defer(Promise.all(blobs).then(() => storeCache(this.deps.layout, entry)));
   }
 
   private async layersPresent(layers: LayerRecord[]): Promise<boolean> {
-    for (const l of layers) if (!(await this.deps.images.hasBlob(l.digest as Digest))) return false;
+    for (const l of layers) {
+      if (this.presentBlobs.has(l.digest)) continue;
+      if (!(await this.deps.images.hasBlob(l.digest as Digest))) return false;
+      this.presentBlobs.add(l.digest);
+    }
     return true;
+  }
+
+  /** The stage's layers unpacked (each looked at once per build). */
+  private async ensureUnpacked(layers: LayerRecord[]): Promise<void> {
+    const missing = layers.filter((l) => !this.unpackedLayers.has(l.diffId));
+    if (missing.length === 0) return;
+    await this.deps.images.layerDirs({ layers: missing } as ImageRecord);
+    for (const l of missing) this.unpackedLayers.add(l.diffId);
   }
 
   /* ---------- RUN ---------- */
@@ -471,7 +514,7 @@ export class Builder {
       size: 0,
       pulledAt: new Date().toISOString(),
     };
-    for (const l of stage.layers) await this.deps.images.layerDirs({ ...image, layers: [l] });
+    await this.ensureUnpacked(stage.layers);
     const { Id: id } = await cm.create(
       {
         Image: stage.id || 'scratch',
@@ -499,7 +542,8 @@ export class Builder {
       }
       return await this.layerOf(this.deps.layout.upperDir(id));
     } finally {
-      await cm.remove(id, true, true).catch(() => undefined);
+      // the upper dir is the layer now (or the step failed): the rest of the removal need not hold up the next step
+      this.defer(cm.remove(id, true, true).catch(() => undefined));
       this.out.stream(`Removing intermediate container ${short(id)}\n`);
       void ins;
     }
@@ -521,7 +565,10 @@ export class Builder {
   }
 
   private async layerOf(upper: string): Promise<LayerRecord> {
-    const d = await writeLayerFromDir(this.deps.layout, upper, { adopt: true });
+    const d = await writeLayerFromDir(this.deps.layout, upper, { adopt: true, deferStore: true });
+    this.storing.set(d.digest, d.stored);
+    this.defer(d.stored);
+    this.unpackedLayers.add(d.diffId);
     return { digest: d.digest, size: d.size, mediaType: d.mediaType, diffId: d.diffId };
   }
 
@@ -581,7 +628,7 @@ export class Builder {
   private async withStepRootfs(stage: Stage, f: (rootfs: string, scratch: string) => Promise<void>): Promise<LayerRecord> {
     const layout = this.deps.layout;
     const id = `build-${process.pid}-${Date.now().toString(36)}-${this.snapshotSeq++}`;
-    for (const l of stage.layers) await this.deps.images.layerDirs({ layers: [l] } as ImageRecord);
+    await this.ensureUnpacked(stage.layers);
     const snap = await prepareSnapshot(layout, id, stage.layers.map((l) => l.diffId));
     const scratch = posix.join(layout.containerDir(id), 'scratch');
     try {
@@ -592,7 +639,7 @@ export class Builder {
       await unmountSnapshot(layout, id);
       return await this.layerOf(snap.upperDir);
     } finally {
-      await removeSnapshot(layout, id).catch(() => undefined);
+      this.defer(removeSnapshot(layout, id).catch(() => undefined));
     }
   }
 

@@ -8,12 +8,11 @@
  *                           kill, resize, wait) and attach streams.
  *   readExitFile(path)      the exit status the shim recorded (temp + rename).
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
 import { join } from 'node:path';
-import { helperPath, nativeBuildDir } from './spawn.js';
+import { helperPath, native, nativeBuildDir } from './spawn.js';
 
 export function shimPath(): string {
   const file = join(nativeBuildDir(), 'wharf-shim');
@@ -62,19 +61,39 @@ export async function launchShim(o: ShimOptions): Promise<void> {
   if (o.stdinOnce) args.push('-o');
   const pass = o.passFds ?? [];
   if (pass.length > 0) args.push('-F', String(pass.length));
-  const { openSync, closeSync } = await import('node:fs');
-  const errFd = openSync(o.stderrFile, 'a', 0o600);
-  const child = spawn(shimPath(), args, { detached: true, stdio: ['ignore', 'ignore', errFd, 'pipe', ...pass] });
-  closeSync(errFd);
-  const ready = child.stdio[3] as Socket;
+  // posix_spawn from the addon, not child_process.spawn: a fork of this process (its page
+  // tables, hundreds of MB) was the slowest part of a container start (launch -> the shim's
+  // main(): 5 ms on a loaded machine); a vfork-style spawn costs the same at any size.
+  const n = native();
+  const [readyRead, readyWrite] = n.pipe();
+  let errFd = -1;
+  let nullFd = -1;
+  let spawned: { pid: number; pidfd: number };
+  try {
+    errFd = openSync(o.stderrFile, 'a', 0o600);
+    nullFd = openSync('/dev/null', 'r+');
+    spawned = n.spawnDetached(shimPath(), [shimPath(), ...args], [nullFd, nullFd, errFd, readyWrite, ...pass]);
+  } catch (e) {
+    closeSync(readyRead);
+    throw new ShimError(`the container monitor did not start: ${(e as Error).message}`);
+  } finally {
+    closeSync(readyWrite);
+    if (errFd >= 0) closeSync(errFd);
+    if (nullFd >= 0) closeSync(nullFd);
+  }
+  // The spawned process forks the shim away and exits: reap it.
+  void n
+    .wait(spawned.pidfd)
+    .catch(() => undefined)
+    .finally(() => closeSync(spawned.pidfd));
+  const ready = new Socket({ fd: readyRead, readable: true, writable: false });
   let text = '';
   ready.setEncoding('utf8');
   ready.on('data', (c: string) => (text += c));
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', reject);
+  await new Promise<void>((resolve) => {
+    ready.once('error', () => resolve());
     ready.once('close', () => resolve());
   });
-  child.unref();
   if (!text.startsWith('ready')) {
     const why = (await readFile(o.stderrFile, 'utf8').catch(() => '')).trim().split('\n').pop() ?? '';
     throw new ShimError(`the container monitor did not start${why ? `: ${why}` : ''}`);

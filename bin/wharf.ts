@@ -9,30 +9,33 @@ import { Command } from 'commander';
 import { setupRuntimeCli } from '../runtime/cli/index.js';
 import { groupsFor, registerGroups } from './verbs.js';
 
-// `wharf serve` runs under its V8 flags however it was started (npm start, the wharf
-// command, node dist/bin/wharf.js): started without them, it replaces itself (same pid).
-if (process.argv[2] === 'serve') (await import('./v8-flags.js')).reexecUnderServeFlags(process.argv, process.env);
+async function main(): Promise<void> {
+  // `wharf serve` runs under its V8 flags however it was started (npm start, the wharf
+  // command, node dist/bin/wharf.js): started without them, it replaces itself (same pid).
+  if (process.argv[2] === 'serve') (await import('./v8-flags.js')).reexecUnderServeFlags(process.argv, process.env);
 
-const program = new Command();
-program
-  .name('wharf')
-  .description('Wharf: a private container image registry and runtime node')
-  .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)');
+  const program = new Command();
+  program
+    .name('wharf')
+    .description('Wharf: a private container image registry and runtime node')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)');
 
-setupRuntimeCli(program, process.env, {
-  // The co-located fast path: the node links blobs of a registry on this machine (runtime/images/colocated.ts).
-  async openRegistryBlobStore(dataDir) {
-    const { existsSync } = await import('node:fs');
-    const { Layout } = await import('../storage/layout.js');
-    if (!existsSync(new Layout(dataDir).blobsDir)) throw new Error(`${dataDir} is not a Wharf registry's data directory (it has no blobs/)`);
-    const { FsBlobStore } = await import('../storage/fs-blob-store.js');
-    return FsBlobStore.open(dataDir);
-  },
-});
-await registerGroups(program, groupsFor(process.argv.slice(2)));
+  setupRuntimeCli(program, process.env, {
+    // The co-located fast path: the node links blobs of a registry on this machine (runtime/images/colocated.ts).
+    async openRegistryBlobStore(dataDir) {
+      const { existsSync } = await import('node:fs');
+      const { Layout } = await import('../storage/layout.js');
+      if (!existsSync(new Layout(dataDir).blobsDir)) throw new Error(`${dataDir} is not a Wharf registry's data directory (it has no blobs/)`);
+      const { FsBlobStore } = await import('../storage/fs-blob-store.js');
+      return FsBlobStore.open(dataDir);
+    },
+  });
+  await registerGroups(program, groupsFor(process.argv.slice(2)));
+  await program.parseAsync(process.argv);
+}
 
-program.parseAsync(process.argv).catch((err: unknown) => {
+main().catch((err: unknown) => {
   const e = err as { exitCode?: number; message?: string };
   process.stderr.write(`wharf: ${e.message ?? String(err)}\n`);
   process.exit(typeof e.exitCode === 'number' ? e.exitCode : 1);

@@ -37,7 +37,7 @@
     },
     {
       "target_name": "wharf_native",
-      "sources": ["runtime/native/wharf_native.cc", "runtime/native/devices_bpf.cc", "runtime/native/netlink.cc"],
+      "sources": ["runtime/native/wharf_native.cc", "runtime/native/devices_bpf.cc", "runtime/native/netlink.cc", "runtime/native/copy_range.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

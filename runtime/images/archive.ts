@@ -131,7 +131,7 @@ async function recordImage(store: ImageStore, image: PlannedImage): Promise<Load
   const config = parseImageConfig(configBytes);
   if (config.diffIds.length !== manifest.layers.length) throw new ImageFormatError(`image config lists ${config.diffIds.length} diff_ids for ${manifest.layers.length} layers`);
   const layers: LayerRecord[] = manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: config.diffIds[i]! }));
-  for (const l of layers) await ensureLayerUnpacked(store.layout, l.diffId, () => store.openBlob(l.digest));
+  for (const l of layers) await ensureLayerUnpacked(store.layout, l.diffId, () => store.openBlob(l.digest), { stored: store.storedBlob(l.digest) });
 
   const base = {
     digest: parseDigest(top.digest)!,

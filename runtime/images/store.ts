@@ -17,7 +17,7 @@ import type { Digest } from '../../oci/names.js';
 import { parseDigest } from '../../oci/names.js';
 // unpack (tar-stream, zstd, zlib) and the registry client (undici) load on the first pull or
 // unpack: a daemon or `wharf run` of an image already here never pays for them.
-import type { SpecialFileOps } from '../layers/unpack.js';
+import type { SpecialFileOps, StoredBlob } from '../layers/unpack.js';
 import { layersInUse } from '../layers/snapshots.js';
 import { heldByCache, pruneCacheFor } from './build/cache.js';
 import type { Credentials, RegistryClient } from '../../oci/client.js';
@@ -220,7 +220,7 @@ export class ImageStore {
       if (unpack && !unpacked) {
         report(layer, 'unpacking', layer.size);
         const special = opts.specialOps ? { specialOps: opts.specialOps } : {};
-        await ensureLayerUnpacked(this.layout, layer.diffId, async () => this.openBlob(layer.digest), special);
+        await ensureLayerUnpacked(this.layout, layer.diffId, async () => this.openBlob(layer.digest), { ...special, stored: this.storedBlob(layer.digest) });
       }
       report(layer, 'done', layer.size);
     };
@@ -332,7 +332,12 @@ export class ImageStore {
   /** Unpacked layer dirs of an image, bottom first (unpacking any that are missing). */
   async layerDirs(record: ImageRecord): Promise<string[]> {
     const { ensureLayerUnpacked } = await import('../layers/unpack.js');
-    return Promise.all(record.layers.map((l) => ensureLayerUnpacked(this.layout, l.diffId, async () => this.openBlob(l.digest))));
+    return Promise.all(record.layers.map((l) => ensureLayerUnpacked(this.layout, l.diffId, async () => this.openBlob(l.digest), { stored: this.storedBlob(l.digest) })));
+  }
+
+  /** A blob of the content store, for an unpack that reads it as a file (unpackStoredLayer). */
+  storedBlob(digest: Digest): StoredBlob {
+    return { path: this.layout.blobPath(digest), digest };
   }
 
   async hasBlob(digest: Digest, size?: number): Promise<boolean> {

@@ -145,7 +145,7 @@ function padding(size: number): number {
 }
 
 /** PAX records `<len> <key>=<value>\n`, keeping only `size` and the xattrs, values raw. */
-function parseRecords(buf: Buffer): PaxRecords {
+export function parseRecords(buf: Buffer): PaxRecords {
   const out: PaxRecords = new Map();
   while (buf.length) {
     const space = buf.indexOf(0x20);

@@ -1,13 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, lstat, readlink, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, lstat, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { buildLayer, type LayerEntry } from '../../spec-tests/support/images.js';
 import { NodeLayout } from '../layout.js';
-import { ensureLayerUnpacked, unpackLayer, LayerEscapeError, DiffIdMismatchError, LayerFormatError } from './unpack.js';
+import { ensureLayerUnpacked, unpackLayer, unpackStoredLayer, LayerEscapeError, DiffIdMismatchError, LayerFormatError } from './unpack.js';
 import { prepareSnapshot, removeSnapshot, removeAllSnapshots, isMounted } from './snapshots.js';
 import { lgetxattr } from '../native/fs.js';
 import type { Digest } from '../../oci/names.js';
@@ -21,9 +23,28 @@ async function tempRoot(t: { after: (fn: () => Promise<void>) => void }): Promis
   return dir;
 }
 
-async function unpackEntries(entries: LayerEntry[], dest: string, gzip = true) {
-  const layer = await buildLayer(entries, { gzip });
-  return { layer, result: await unpackLayer(Readable.from([layer.blob]), dest) };
+/** How a layer reaches the unpack: streamed (unpackLayer), or as a blob file of the content store (unpackStoredLayer). */
+type Via = 'stream' | 'file';
+const VIAS: Via[] = ['stream', 'file'];
+
+/** `bytes` as a stored blob file beside `dest` (named by its digest, as the content store names it). */
+async function storedBlob(bytes: Buffer, dest: string) {
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
+  const path = join(dirname(dest), `blob-${digest.slice(7, 19)}`);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, bytes);
+  return { path, digest };
+}
+
+async function unpackEntries(entries: LayerEntry[], dest: string, gzip = true, via: Via = 'stream') {
+  const layer = await buildLayer(entries, { gzip: via === 'file' ? false : gzip });
+  if (via === 'stream') return { layer, result: await unpackLayer(Readable.from([layer.blob]), dest) };
+  const blob = await storedBlob(Buffer.from(layer.blob), dest);
+  try {
+    return { layer, result: await unpackStoredLayer(blob, dest, { expectedDiffId: layer.diffId as Digest }) };
+  } finally {
+    await rm(blob.path, { force: true });
+  }
 }
 
 async function existsAt(p: string): Promise<boolean> {
@@ -98,7 +119,8 @@ test('a 3-layer image with a deleted file and an opaque dir mounts as Docker sho
   assert.ok(await existsAt(layout.layerDir(diffIds[0]!)), 'layers outlive the container');
 });
 
-test('modes, setuid, ownership and mtimes are applied', async (t) => {
+for (const via of VIAS)
+test(`modes, setuid, ownership and mtimes are applied (${via})`, async (t) => {
   const dest = join(await tempRoot(t), 'layer');
   const mtime = new Date('2020-05-06T07:08:09Z');
   const { result } = await unpackEntries(
@@ -110,6 +132,7 @@ test('modes, setuid, ownership and mtimes are applied', async (t) => {
     ],
     dest,
     false,
+    via,
   );
   assert.equal(result.entries, 4);
   const dir = await stat(join(dest, 'opt'));
@@ -160,11 +183,11 @@ const escapes: Array<[string, LayerEntry[]]> = [
   ['a whiteout through ..', [{ type: 'raw', header: { name: '../.wh.passwd', type: 'file' } }]],
 ];
 
-for (const [what, entries] of escapes) {
-  test(`a layer with ${what} is refused and its directory removed`, async (t) => {
+for (const via of VIAS) for (const [what, entries] of escapes) {
+  test(`a layer with ${what} is refused and its directory removed (${via})`, async (t) => {
     const parent = await tempRoot(t);
     const dest = join(parent, 'layer');
-    await assert.rejects(unpackEntries([{ type: 'file', path: 'ok', content: 'fine' }, ...entries], dest), (err: unknown) => {
+    await assert.rejects(unpackEntries([{ type: 'file', path: 'ok', content: 'fine' }, ...entries], dest, true, via), (err: unknown) => {
       assert.ok(err instanceof LayerEscapeError, `expected LayerEscapeError, got ${String(err)}`);
       assert.equal(err.code, 'LAYER_ESCAPE');
       assert.match(err.message, /layer refused: entry/);
@@ -238,6 +261,60 @@ test('each layer is unpacked once and shared, even when asked concurrently', asy
   assert.deepEqual(await readdir(layout.layersDir), [layout.layerDirName(d)]);
 });
 
+test('an uncompressed blob of the content store unpacks from its file: large files byte-exact (copy_file_range), same tree as streamed', async (t) => {
+  const root = await tempRoot(t);
+  // sizes around the small-body limit (256 KiB) and one of several MiB, none a multiple of 512
+  const big = Buffer.alloc(5 * 1024 * 1024 + 333);
+  for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i * 2654435761 >>> 0, i);
+  const entries: LayerEntry[] = [
+    { type: 'dir', path: 'data', mode: 0o755 },
+    { type: 'file', path: 'data/big', content: big, mode: 0o644 },
+    { type: 'file', path: 'data/just-small', content: big.subarray(0, 256 * 1024), mode: 0o600 },
+    { type: 'file', path: 'data/just-large', content: big.subarray(7, 7 + 256 * 1024 + 1), mode: 0o640 },
+    { type: 'file', path: 'data/empty', content: '' },
+    { type: 'symlink', path: 'data/ln', target: 'big' },
+    { type: 'hardlink', path: 'data/big2', target: 'data/big' },
+    { type: 'file', path: `${'d'.repeat(120)}/${'n'.repeat(130)}`, content: 'long name' },
+    { type: 'whiteout', path: 'gone' },
+  ];
+  await mkdir(join(root, 'stream'));
+  const viaFile = await unpackEntries(entries, join(root, 'file', 'layer'), false, 'file');
+  const viaStream = await unpackEntries(entries, join(root, 'stream', 'layer'), false, 'stream');
+  assert.equal(viaFile.result.diffId, viaStream.result.diffId);
+  assert.equal(viaFile.result.entries, viaStream.result.entries);
+  assert.deepEqual(await tree(join(root, 'file', 'layer')), await tree(join(root, 'stream', 'layer')));
+  const f = (p: string) => join(root, 'file', 'layer', p);
+  assert.ok((await readFile(f('data/big'))).equals(big));
+  assert.ok((await readFile(f('data/just-small'))).equals(big.subarray(0, 256 * 1024)));
+  assert.ok((await readFile(f('data/just-large'))).equals(big.subarray(7, 7 + 256 * 1024 + 1)));
+  assert.equal((await stat(f('data/just-large'))).mode & 0o7777, 0o640);
+  assert.equal((await stat(f('data/big'))).ino, (await stat(f('data/big2'))).ino);
+  assert.equal(await readlink(f('data/ln')), 'big');
+  assert.equal(await readFile(f(`${'d'.repeat(120)}/${'n'.repeat(130)}`), 'utf8'), 'long name');
+  assert.ok((await lstat(f('gone'))).isCharacterDevice(), 'a whiteout becomes a 0/0 device');
+});
+
+test('a stored blob whose digest is not the diffID, or that ends inside an entry, is refused and nothing is kept', async (t) => {
+  const root = await tempRoot(t);
+  const layout = new NodeLayout(root);
+  const layer = await buildLayer([{ type: 'file', path: 'f', content: Buffer.alloc(300 * 1024, 7) }], { gzip: false });
+  const blob = await storedBlob(Buffer.from(layer.blob), join(root, 'x'));
+  const wrong = `sha256:${'0'.repeat(64)}` as Digest;
+  await assert.rejects(
+    ensureLayerUnpacked(layout, wrong, async () => Readable.from([layer.blob]), { stored: blob }),
+    (err: unknown) => err instanceof DiffIdMismatchError && err.actual === layer.diffId,
+  );
+  assert.deepEqual(await readdir(layout.layersDir), []);
+  // cut inside the file's body: the streaming path's "Unexpected end of data"
+  const cut = await storedBlob(Buffer.from(layer.blob).subarray(0, 512 + 1000), join(root, 'y'));
+  const dest = join(root, 'cut');
+  await assert.rejects(unpackStoredLayer(cut, dest, { expectedDiffId: cut.digest }), LayerFormatError);
+  assert.equal(await existsAt(dest), false);
+  const junk = await storedBlob(Buffer.alloc(1024, 0x41), join(root, 'z'));
+  await assert.rejects(unpackStoredLayer(junk, join(root, 'junk'), { expectedDiffId: junk.digest }), LayerFormatError);
+  assert.equal(await existsAt(join(root, 'junk')), false);
+});
+
 test('device nodes, FIFOs and xattrs (binary values byte-exact) are created natively', async (t) => {
   const dest = join(await tempRoot(t), 'layer');
   // vfs_cap_data v2 with CAP_NET_RAW|CAP_SETFCAP permitted+effective: 0x80 is not UTF-8.
@@ -276,7 +353,15 @@ test('device nodes, FIFOs and xattrs (binary values byte-exact) are created nati
   const chunks: Buffer[] = [];
   for (let i = 0; i < tarBytes.length; i += 97) chunks.push(tarBytes.subarray(i, i + 97));
   await unpackLayer(Readable.from(chunks), dest);
+  await checkSpecial(dest, caps, bin);
+  // the same bytes read from a stored blob file: the same nodes and raw xattr bytes
+  const fromFile = join(dirname(dest), 'from-file');
+  const blob = await storedBlob(tarBytes, fromFile);
+  await unpackStoredLayer(blob, fromFile, { expectedDiffId: blob.digest });
+  await checkSpecial(fromFile, caps, bin);
+});
 
+async function checkSpecial(dest: string, caps: Buffer, bin: Buffer): Promise<void> {
   const dev = await lstat(join(dest, 'dev/null'));
   assert.ok(dev.isCharacterDevice());
   assert.equal(dev.rdev, (1 << 8) | 3);
@@ -293,4 +378,4 @@ test('device nodes, FIFOs and xattrs (binary values byte-exact) are created nati
   const other = join(dest, 'bin/other');
   assert.equal(lgetxattr(other, 'user.text').toString(), 'two');
   assert.throws(() => lgetxattr(other, 'user.bin'), { code: 'ENODATA' });
-});
+}

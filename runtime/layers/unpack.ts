@@ -13,6 +13,12 @@
  * lsetxattr (runtime/native/fs.ts), no process spawned. Xattr values keep their raw
  * bytes (runtime/layers/pax-xattrs.ts): tar-stream alone would decode them as UTF-8.
  *
+ * A layer whose blob is in the content store and is an uncompressed tar (unpackStoredLayer,
+ * what pull, build and load use) is read from the file instead: headers by positioned reads
+ * decoded by tar-stream's own codec, small bodies read and written in one call, large ones
+ * copied in the kernel (copy_file_range(2) on a pool thread). Its diffID is the blob's
+ * digest, which the store verified when the blob entered it, so it is not hashed again.
+ *
  * Safety: every entry name is normalised and refused when absolute or when it contains
  * `..`; every parent directory of an entry must be a real directory created inside the
  * layer (lstat, never followed), so a symlink planted earlier in the same tar cannot be
@@ -20,9 +26,10 @@
  * `LayerEscapeError` and its partial directory is removed.
  */
 import { createHash } from 'node:crypto';
-import { constants as fsc } from 'node:fs';
-import { lstat, mkdir, open, rename, rm, symlink, link, lchown, lutimes, chown, chmod } from 'node:fs/promises';
-import { join, posix, resolve } from 'node:path';
+import { closeSync, constants as fsc, createReadStream, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { lstat, mkdir, open, rename, rm, symlink, link, lchown, lutimes, chown, chmod, type FileHandle } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join, posix, resolve } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -30,8 +37,8 @@ import { Decompress as ZstdDecompress } from 'fzstd';
 import * as tar from 'tar-stream';
 import type { Digest } from '../../oci/names.js';
 import type { NodeLayout } from '../layout.js';
-import { lsetxattr, mknod } from '../native/fs.js';
-import { PaxXattrTap } from './pax-xattrs.js';
+import { copyFileRange, lsetxattr, mknod } from '../native/fs.js';
+import { PaxXattrTap, parseRecords } from './pax-xattrs.js';
 
 export class LayerEscapeError extends Error {
   override name = 'LayerEscapeError';
@@ -132,7 +139,10 @@ export async function ensureLayerUnpacked(
   layout: NodeLayout,
   diffId: Digest,
   openLayer: () => Promise<Readable>,
-  opts: Omit<UnpackOptions, 'expectedDiffId'> = {},
+  opts: Omit<UnpackOptions, 'expectedDiffId'> & {
+    /** the layer's blob in the content store: unpacked from the file (unpackStoredLayer) instead of `openLayer`'s stream */
+    stored?: StoredBlob;
+  } = {},
 ): Promise<string> {
   const dir = layout.layerDir(diffId);
   const pending = inFlight.get(dir);
@@ -141,7 +151,9 @@ export async function ensureLayerUnpacked(
     if (await exists(dir)) return dir;
     await mkdir(layout.layersDir, { recursive: true });
     const tmp = layout.layerTmpDir();
-    await unpackLayer(await openLayer(), tmp, { ...opts, expectedDiffId: diffId });
+    const { stored, ...unpackOpts } = opts;
+    if (stored) await unpackStoredLayer(stored, tmp, { ...unpackOpts, expectedDiffId: diffId });
+    else await unpackLayer(await openLayer(), tmp, { ...unpackOpts, expectedDiffId: diffId });
     try {
       await rename(tmp, dir);
     } catch (err) {
@@ -201,10 +213,7 @@ class LayerWriter {
   private readonly special: SpecialOp[] = [];
   entries = 0;
 
-  constructor(
-    private readonly root: string,
-    private readonly rawXattrs: PaxXattrTap,
-  ) {}
+  constructor(private readonly root: string) {}
 
   private abs(rel: string): string {
     return rel === '' ? this.root : join(this.root, rel);
@@ -248,10 +257,9 @@ class LayerWriter {
     }
   }
 
-  async write(header: tar.Header, body: Readable): Promise<void> {
+  /** One entry; `rawXattrs`: the raw bytes of its PAX xattr values, by xattr name (where known). */
+  async write(header: tar.Header, body: EntryBody, rawXattrs: Map<string, Buffer>): Promise<void> {
     this.entries++;
-    // tar-stream sets byteOffset (where this header ends) but its types omit it.
-    const rawXattrs = this.rawXattrs.xattrsOf((header as { byteOffset?: number }).byteOffset, header.pax);
     const rel = normalizeEntryPath(header.name);
     const base = posix.basename(rel);
     const meta = {
@@ -263,7 +271,7 @@ class LayerWriter {
     };
 
     if (base.startsWith(WHITEOUT_PREFIX) && header.type !== 'directory') {
-      body.resume();
+      body.skip();
       await this.ensureParents(rel, header.name);
       const parent = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
       if (base === OPAQUE_MARKER) {
@@ -278,7 +286,7 @@ class LayerWriter {
     }
 
     if (rel === '') {
-      body.resume();
+      body.skip();
       if (header.type !== 'directory') throw new LayerFormatError(`layer entry "${header.name}" names the layer root`);
       this.dirMeta.set('', meta);
       return;
@@ -287,7 +295,7 @@ class LayerWriter {
 
     switch (header.type) {
       case 'directory':
-        body.resume();
+        body.skip();
         await this.clear(rel, true);
         await mkdir(meta.path, { recursive: true, mode: 0o755 });
         this.realDirs.add(rel);
@@ -298,7 +306,7 @@ class LayerWriter {
         await this.clear(rel, false);
         const fh = await open(meta.path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
         try {
-          for await (const chunk of body) await fh.write(chunk as Buffer);
+          await body.writeTo(fh);
           await fh.chown(meta.uid, meta.gid);
           await fh.chmod(meta.mode); // after chown, which clears setuid/setgid
           await fh.utimes(meta.mtime, meta.mtime);
@@ -308,7 +316,7 @@ class LayerWriter {
         break;
       }
       case 'symlink':
-        body.resume();
+        body.skip();
         await this.clear(rel, false);
         // The target may point anywhere: it is resolved inside the container at run time,
         // and this writer never follows a symlink (parents are lstat'ed).
@@ -317,7 +325,7 @@ class LayerWriter {
         await lutimes(meta.path, meta.mtime, meta.mtime);
         break;
       case 'link': {
-        body.resume();
+        body.skip();
         const targetName = header.linkname ?? '';
         const target = normalizeEntryPath(targetName);
         if (target === '') throw new LayerEscapeError(header.name, 'is a hard link to the layer root');
@@ -337,7 +345,7 @@ class LayerWriter {
       case 'character-device':
       case 'block-device':
       case 'fifo':
-        body.resume();
+        body.skip();
         await this.clear(rel, false);
         this.special.push({
           op: 'mknod',
@@ -349,7 +357,7 @@ class LayerWriter {
         this.specialMeta.push(meta);
         break;
       default:
-        body.resume();
+        body.skip();
         throw new LayerFormatError(`layer entry "${header.name}": unsupported tar entry type ${header.type}`);
     }
 
@@ -378,6 +386,200 @@ class LayerWriter {
       await chmod(m.path, m.mode);
       await lutimes(m.path, m.mtime, m.mtime);
     }
+  }
+}
+
+/** The body of a tar entry, as the writer takes it. */
+interface EntryBody {
+  /** the writer does not want it (not a regular file): let it pass */
+  skip(): void;
+  /** all of it into the new file `fh` (opened for writing, empty) */
+  writeTo(fh: FileHandle): Promise<void>;
+}
+
+/** A body streamed by tar-stream. */
+function streamBody(entry: Readable): EntryBody {
+  return {
+    skip: () => entry.resume(),
+    async writeTo(fh) {
+      for await (const chunk of entry) await fh.write(chunk as Buffer);
+    },
+  };
+}
+
+/** Bodies up to this size are read and written with one synchronous call each. */
+const SMALL_BODY = 256 * 1024;
+
+/**
+ * A body at `offset` in an uncompressed layer blob open as `fd`: a large one goes into the
+ * new file by copy_file_range(2) on a pool thread (runtime/native/copy_range.cc), in the
+ * kernel, never through the JS heap.
+ */
+function fileBody(fd: number, offset: number, size: number): EntryBody {
+  return {
+    skip: () => undefined,
+    async writeTo(fh) {
+      if (size === 0) return;
+      if (size <= SMALL_BODY) {
+        const buf = Buffer.allocUnsafe(size);
+        readFully(fd, buf, offset);
+        for (let off = 0; off < size; ) off += writeSync(fh.fd, buf, off, size - off, off);
+        return;
+      }
+      await copyFileRange(fd, offset, fh.fd, 0, size);
+    },
+  };
+}
+
+function readFully(fd: number, buf: Buffer, position: number): void {
+  for (let off = 0; off < buf.length; ) {
+    const n = readSync(fd, buf, off, buf.length - off, position + off);
+    if (n === 0) throw new LayerFormatError('layer is not a valid tar archive: Unexpected end of data');
+    off += n;
+  }
+}
+
+/**
+ * tar-stream's header codec (headers.js: decode, decodePax, decodeLongPath), so that a
+ * layer read from its file (extractFromFile) is read exactly as the streaming path reads
+ * it. The package exports only its streams; the file is loaded by its path beside them.
+ */
+interface TarHeaders {
+  decode(buf: Buffer, filenameEncoding: string, allowUnknownFormat: boolean): (Omit<tar.Header, 'type'> & { type: string | null; byteOffset: number }) | null;
+  decodePax(buf: Buffer): Record<string, string>;
+  decodeLongPath(buf: Buffer, encoding: string): string;
+}
+let tarHeaders: TarHeaders | undefined;
+function headersCodec(): TarHeaders {
+  if (!tarHeaders) {
+    const req = createRequire(import.meta.url);
+    tarHeaders = req(join(dirname(req.resolve('tar-stream')), 'headers.js')) as TarHeaders;
+  }
+  return tarHeaders;
+}
+
+/** tar-stream refuses longer PAX and GNU long-name headers (its MAX_HEADER_SIZE). */
+const MAX_LONG_HEADER = 4 * 1024 * 1024;
+const XATTR_RECORD = 'SCHILY.xattr.';
+
+const padding = (size: number): number => (512 - (size % 512)) % 512;
+
+/**
+ * The entries of the uncompressed tar in `fd` (`size` bytes), read with positioned reads
+ * of the headers only, as tar-stream's extract reads a stream: all-zero blocks skipped, a
+ * global PAX header applied to the entries that have a local one, GNU long names, a PAX
+ * `size`/`path`/`linkpath` overriding the header's, no body for a directory, and the end
+ * falling inside a header or a body refused. Each entry is written before the next header
+ * is read.
+ */
+async function extractFromFile(fd: number, size: number, writer: LayerWriter): Promise<void> {
+  const codec = headersCodec();
+  const block = Buffer.alloc(512);
+  let pos = 0;
+  let pax: Record<string, string> | null = null;
+  let paxGlobal: Record<string, string> | null = null;
+  let rawLocal: Map<string, Buffer> | null = null;
+  let rawGlobal: Map<string, Buffer> | null = null;
+  let longPath: string | null = null;
+  let longLinkPath: string | null = null;
+  const invalid = (why: string) => new LayerFormatError(`layer is not a valid (gzip'd or zstd'd) tar archive: ${why}`);
+  while (pos < size) {
+    if (size - pos < 512) throw invalid('Unexpected end of data');
+    readFully(fd, block, pos);
+    pos += 512;
+    let header;
+    try {
+      header = codec.decode(block, 'utf-8', false);
+    } catch (err) {
+      throw invalid((err as Error).message);
+    }
+    if (!header) continue;
+    header.byteOffset = pos;
+    if (header.type === 'gnu-long-path' || header.type === 'gnu-long-link-path' || header.type === 'pax-global-header' || header.type === 'pax-header') {
+      const n = header.size ?? 0;
+      if (n > MAX_LONG_HEADER) throw invalid('Header exceeds max size');
+      if (pos + n > size) throw invalid('Unexpected end of data');
+      const buf = Buffer.alloc(n);
+      readFully(fd, buf, pos);
+      pos += n + padding(n);
+      if (header.type === 'gnu-long-path') longPath = codec.decodeLongPath(buf, 'utf-8');
+      else if (header.type === 'gnu-long-link-path') longLinkPath = codec.decodeLongPath(buf, 'utf-8');
+      else if (header.type === 'pax-global-header') {
+        paxGlobal = codec.decodePax(buf);
+        rawGlobal = parseRecords(buf);
+      } else {
+        pax = paxGlobal === null ? codec.decodePax(buf) : { ...paxGlobal, ...codec.decodePax(buf) };
+        rawLocal = new Map([...(rawGlobal ?? []), ...parseRecords(buf)]);
+      }
+      continue;
+    }
+    if (longPath !== null) header.name = longPath;
+    if (longLinkPath !== null) header.linkname = longLinkPath;
+    longPath = longLinkPath = null;
+    const raw = new Map<string, Buffer>();
+    if (pax) {
+      if (pax.path) header.name = pax.path;
+      if (pax.linkpath) header.linkname = pax.linkpath;
+      if (pax.size) header.size = parseInt(pax.size, 10);
+      header.pax = pax;
+      // raw bytes only where they decode to what tar-stream's codec gave (PaxXattrTap.xattrsOf)
+      for (const [key, bytes] of rawLocal ?? []) {
+        if (key.startsWith(XATTR_RECORD) && pax[key] === bytes.toString('utf8')) raw.set(key.slice(XATTR_RECORD.length), bytes);
+      }
+      pax = null;
+      rawLocal = null;
+    }
+    if (!((header.size ?? -1) >= 0)) throw invalid('Invalid header');
+    const bodySize = header.type === 'directory' ? 0 : header.size!;
+    if (pos + bodySize > size) throw invalid('Unexpected end of data');
+    await writer.write(header as tar.Header, fileBody(fd, pos, bodySize), raw);
+    pos += bodySize + padding(bodySize);
+  }
+}
+
+/**
+ * A layer blob in the node's content store: its bytes hash to `digest` (every way into
+ * the store verifies that: a pull's download, a co-located link from a registry that
+ * verified it, load, commit and build, which compute it).
+ */
+export interface StoredBlob {
+  path: string;
+  digest: Digest;
+}
+
+/**
+ * Unpack a layer from its blob in the content store into `dest` (must not exist). An
+ * uncompressed layer is read from the file: its diffID is the blob's digest (the tar is
+ * the blob), so it is checked against `expectedDiffId` without hashing the bytes again,
+ * and large files are copied in the kernel. A compressed one is streamed as unpackLayer
+ * does (its diffID is hashed from the decompressed bytes).
+ */
+export async function unpackStoredLayer(blob: StoredBlob, dest: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
+  const fd = openSync(blob.path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  let closed = false;
+  try {
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(4);
+    const got = readSync(fd, head, 0, 4, 0);
+    const compressed = (got >= 2 && head[0] === 0x1f && head[1] === 0x8b) || (got === 4 && head.readUInt32LE(0) === 0xfd2fb528);
+    if (compressed) {
+      closed = true;
+      closeSync(fd);
+      return await unpackLayer(createReadStream(blob.path, { highWaterMark: 1024 * 1024 }), dest, opts);
+    }
+    if (opts.expectedDiffId && opts.expectedDiffId !== blob.digest) throw new DiffIdMismatchError(opts.expectedDiffId, blob.digest);
+    await mkdir(dest, { mode: 0o755 });
+    const writer = new LayerWriter(dest);
+    try {
+      await extractFromFile(fd, size, writer);
+      await writer.finish(opts.specialOps ?? nativeSpecialFileOps);
+    } catch (err) {
+      await rm(dest, { recursive: true, force: true });
+      throw err;
+    }
+    return { diffId: blob.digest, entries: writer.entries };
+  } finally {
+    if (!closed) closeSync(fd);
   }
 }
 
@@ -448,11 +650,13 @@ async function extractInto(source: Readable, dest: string, opts: UnpackOptions):
   const hasher = new HashingPassThrough();
   const paxTap = new PaxXattrTap();
   const extract = tar.extract();
-  const writer = new LayerWriter(dest, paxTap);
+  const writer = new LayerWriter(dest);
 
   const consume = (async () => {
     for await (const entry of extract) {
-      await writer.write(entry.header, entry as unknown as Readable);
+      // tar-stream sets byteOffset (where this header ends) but its types omit it.
+      const raw = paxTap.xattrsOf((entry.header as { byteOffset?: number }).byteOffset, entry.header.pax);
+      await writer.write(entry.header, streamBody(entry as unknown as Readable), raw);
     }
   })();
   const flow = pipeline([...stages, hasher, paxTap, extract] as unknown as [Readable, NodeJS.WritableStream]);

@@ -50,6 +50,8 @@ export interface WharfNativeBinding {
   mknod(path: string, mode: number, major: number, minor: number): void;
   lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
   lgetxattr(path: string, name: string): Buffer;
+  /** copy_file_range(2) on a pool thread (copy_range.cc): resolves with the bytes copied. */
+  copyFileRange(inFd: number, inOffset: number, outFd: number, outOffset: number, length: number): Promise<number>;
   mountFlags: RawMountFlags;
   /** cgroup v2 devices (devices_bpf.cc): loads `insns` (struct bpf_insn[]) as a
    * BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup directory. */

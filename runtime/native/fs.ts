@@ -6,8 +6,9 @@
  *   umount(target, {detach, force, noFollow})            umount2(2)
  *   mknod(path, mode, major, minor)                      mknod(2): devices, FIFOs, whiteouts
  *   lsetxattr(path, name, value) / lgetxattr(path, name) extended attributes, never via a symlink
+ *   copyFileRange(inFd, inOffset, outFd, outOffset, len) copy_file_range(2), asynchronous
  *
- * All synchronous: each is one quick syscall (an overlay mount takes well under a
+ * All synchronous but copyFileRange: each is one quick syscall (an overlay mount takes well under a
  * millisecond), cheaper on the JS thread than a round trip through the libuv pool.
  * Arguments are validated here (absolute paths, no NUL bytes, known flags, kernel
  * limits); a refused argument throws a TypeError or RangeError with Node's
@@ -207,4 +208,27 @@ export function lgetxattr(path: string, name: string): Buffer {
   absolutePath('path', path);
   xattrName(name);
   return syscall(() => native().lgetxattr(path, name), () => path);
+}
+
+/* ---------- copy_file_range ---------- */
+
+/**
+ * copy_file_range(2) of `length` bytes from `inFd` at `inOffset` to `outFd` at `outOffset`,
+ * in the kernel, on a libuv pool thread (the one asynchronous call here: a large
+ * file takes a while). Falls back to pread/pwrite where the kernel refuses the pair. Neither
+ * fd's file offset moves. A source shorter than `length` fails with EIO.
+ */
+export async function copyFileRange(inFd: number, inOffset: number, outFd: number, outOffset: number, length: number): Promise<void> {
+  uint('inFd', inFd, 0x7fffffff);
+  uint('outFd', outFd, 0x7fffffff);
+  uint('inOffset', inOffset, Number.MAX_SAFE_INTEGER);
+  uint('outOffset', outOffset, Number.MAX_SAFE_INTEGER);
+  uint('length', length, Number.MAX_SAFE_INTEGER);
+  try {
+    await native().copyFileRange(inFd, inOffset, outFd, outOffset, length);
+  } catch (e) {
+    const raw = e as { errno?: unknown; syscall?: unknown; message?: string };
+    if (typeof raw.errno === 'number' && typeof raw.syscall === 'string') throw new SyscallError(raw.errno, raw.message ?? '', raw.syscall);
+    throw e;
+  }
 }

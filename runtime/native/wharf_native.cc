@@ -41,6 +41,7 @@
 
 #include "devices_bpf.h"
 #include "netlink.h"
+#include "copy_range.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -569,6 +570,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("umountFlags", mnt);
   RegisterDeviceProgram(env, exports);  // devices_bpf.cc
   RegisterNetlink(env, exports);  // netlink.cc
+  RegisterCopyRange(env, exports);  // copy_range.cc
   return exports;
 }
 

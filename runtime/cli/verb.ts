@@ -41,7 +41,11 @@ export async function hostChoice(cmd: Command): Promise<HostChoice> {
 
 export async function connect(cmd: Command): Promise<EngineClient> {
   const { EngineClient } = await import('./engine/client.js');
-  return new EngineClient((await hostChoice(cmd)).host);
+  const client = new EngineClient((await hostChoice(cmd)).host);
+  // Every verb's first request waits for the version negotiation: its /_ping goes now, and
+  // the daemon answers while the verb prepares that request. Its failure is the request's.
+  client.apiVersion().catch(() => undefined);
+  return client;
 }
 
 /**

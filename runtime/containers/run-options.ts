@@ -126,8 +126,13 @@ export async function readEnvFile(path: string, hostEnv: Record<string, string |
   return out;
 }
 
-/** Validates every flag; --env-file is read here. Host values (for bare -e KEY) come from hostEnv. */
-export async function parseRunFlags(raw: RawRunFlags, hostEnv: Record<string, string | undefined>, hostCpus: number): Promise<RunFlags> {
+/**
+ * Validates every flag; --env-file is read here. Host values (for bare -e KEY) come from hostEnv.
+ * `planSecurity: false` (the client verbs, which send the flags to a daemon that plans the
+ * container's security itself): with no security flag given, `security` stays unset instead
+ * of reading and compiling Docker's default seccomp profile for nothing.
+ */
+export async function parseRunFlags(raw: RawRunFlags, hostEnv: Record<string, string | undefined>, hostCpus: number, opts: { planSecurity?: boolean } = {}): Promise<RunFlags> {
   const flags: RunFlags = {
     rm: raw.rm ?? false,
     env: [],
@@ -240,6 +245,8 @@ export async function parseRunFlags(raw: RawRunFlags, hostEnv: Record<string, st
     default:
       throw new RunOptionsError(`unknown network "${raw.network}": use none or host`);
   }
+  const securityFlags = raw.privileged || raw.capAdd?.length || raw.capDrop?.length || raw.securityOpt?.length || raw.device?.length;
+  if (!securityFlags && opts.planSecurity === false) return flags;
   try {
     flags.security = parseSecurityFlags(raw);
   } catch (e) {

@@ -115,7 +115,7 @@ function errorMessage(body: Buffer): string {
 
 export class EngineClient {
   private readonly target: Target;
-  private version: string | undefined;
+  private version: Promise<string> | undefined;
   /** keep-alive: a verb making several calls reuses one connection */
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
@@ -127,17 +127,23 @@ export class EngineClient {
     this.agent.destroy();
   }
 
-  /** `/_ping` once: the daemon's API-Version header, capped at ours (docker CLI's negotiation). */
-  async apiVersion(): Promise<string> {
-    if (this.version) return this.version;
+  /**
+   * `/_ping` once: the daemon's API-Version header, capped at ours (docker CLI's negotiation).
+   * Calls while it is under way share it; a failed one is tried again by the next call.
+   */
+  apiVersion(): Promise<string> {
+    this.version ??= this.negotiate().catch((e: unknown) => {
+      this.version = undefined;
+      throw e;
+    });
+    return this.version;
+  }
+
+  private async negotiate(): Promise<string> {
     const res = await this.raw('GET', '/_ping', {});
     const server = String(res.headers['api-version'] ?? '');
-    if (res.status !== 200 || !/^\d+\.\d+$/.test(server)) {
-      this.version = MIN_API_VERSION;
-    } else {
-      this.version = versionLess(server, CLIENT_API_VERSION) ? server : CLIENT_API_VERSION;
-    }
-    return this.version;
+    if (res.status !== 200 || !/^\d+\.\d+$/.test(server)) return MIN_API_VERSION;
+    return versionLess(server, CLIENT_API_VERSION) ? server : CLIENT_API_VERSION;
   }
 
   async path(path: string, query?: Query): Promise<string> {

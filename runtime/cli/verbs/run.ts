@@ -66,7 +66,7 @@ export async function createBody(image: string, args: string[], raw: ClientRunFl
   let flags;
   try {
     // The network is the daemon's to decide (dockerd: bridge by default); validated there.
-    flags = await parseRunFlags({ ...raw, network: undefined }, hostEnv, hostCpus);
+    flags = await parseRunFlags({ ...raw, network: undefined }, hostEnv, hostCpus, { planSecurity: false });
   } catch (e) {
     if (e instanceof RunOptionsError) throw new CliError(e.message, 125);
     throw e;
@@ -237,10 +237,20 @@ interface AttachRun {
 /** attach -> wait -> start -> streams -> exit code (0 after a detach). */
 async function attachAndRun(client: EngineClient, r: AttachRun): Promise<number> {
   const cid = encodeURIComponent(r.id);
-  const socket = await client.hijack('POST', `/containers/${cid}/attach`, {
-    query: { stream: true, stdin: r.stdin, stdout: true, stderr: true, detachKeys: r.detachKeys } satisfies Query,
-  });
-  const exited = await registerWait(client, r.id, r.waitCondition);
+  // Both registered before the start, as docker does; sent together, in one round trip.
+  const [attached, waiting] = await Promise.allSettled([
+    client.hijack('POST', `/containers/${cid}/attach`, {
+      query: { stream: true, stdin: r.stdin, stdout: true, stderr: true, detachKeys: r.detachKeys } satisfies Query,
+    }),
+    registerWait(client, r.id, r.waitCondition),
+  ]);
+  if (attached.status === 'rejected') throw attached.reason;
+  const socket = attached.value;
+  if (waiting.status === 'rejected') {
+    socket.destroy();
+    throw waiting.reason;
+  }
+  const exited = waiting.value;
   if (r.start) {
     try {
       await client.request('POST', `/containers/${cid}/start`);

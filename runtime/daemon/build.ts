@@ -103,19 +103,33 @@ async function build(call: Call, deps: DaemonDeps, containers: ContainerManager)
   const stream = (text: string) => {
     if (!quiet) send({ stream: text });
   };
+  let contextDigests: ReadonlyMap<string, string> | undefined;
+  // a Dockerfile at the context's top level comes from the extraction, as does .dockerignore
+  const topDockerfile = /^[^/]+$/.test(dockerfileName) && dockerfileName !== '.' && dockerfileName !== '..' ? dockerfileName : undefined;
+  let top = new Map<string, Buffer | null>();
   try {
     try {
-      await extractContext(call.req, contextDir);
+      const extracted = await extractContext(call.req, contextDir, [topDockerfile ?? '', '.dockerignore']);
+      contextDigests = extracted.digests;
+      top = extracted.top;
     } catch (e) {
       throw new BuildError((e as Error).message.startsWith('the build context') ? (e as Error).message : `the build context is not a valid tar archive: ${(e as Error).message}`);
     }
-    const dockerfile = await readFileInRoot(contextDir, `/${dockerfileName}`, 16 * 1024 * 1024).catch(() => undefined);
+    // from the directory (inside the root) when the extraction did not keep the bytes; a
+    // top-level name the tar has no entry for is not there
+    const inTop = (name: string | undefined) => (name === undefined ? undefined : top.get(name));
+    const fromTop = inTop(topDockerfile);
+    const dockerfile =
+      fromTop ?? (topDockerfile !== undefined && fromTop === undefined ? undefined : await readFileInRoot(contextDir, `/${dockerfileName}`, 16 * 1024 * 1024).catch(() => undefined));
     if (!dockerfile) throw new BuildError(`Cannot locate specified Dockerfile: ${dockerfileName}`);
-    const ignore = await readFile(await resolveInRoot(contextDir, '/.dockerignore'), 'utf8').catch(() => '');
+    const ignoreTop = inTop('.dockerignore');
+    const ignore =
+      ignoreTop === undefined ? '' : ignoreTop !== null ? ignoreTop.toString('utf8') : await readFile(await resolveInRoot(contextDir, '/.dockerignore'), 'utf8').catch(() => '');
     if (ignore) await applyIgnore(contextDir, parseDockerignore(ignore));
     const builder = new Builder(
       {
         contextDir,
+        ...(contextDigests ? { contextDigests } : {}),
         dockerfileText: dockerfile.toString('utf8'),
         dockerfileName: posix.basename(dockerfileName),
         tags,

@@ -384,7 +384,9 @@ export class ImageStore {
     const diffIds = (image.config.rootfs as { diff_ids?: unknown } | undefined)?.diff_ids;
     if (!Array.isArray(diffIds) || diffIds.length !== image.layers.length || diffIds.some((d, i) => d !== image.layers[i]!.diffId))
       throw new ImageFormatError('image config rootfs.diff_ids do not match the layers');
-    for (const l of image.layers) if (!(await this.hasBlob(l.digest, l.size))) throw new ImageFormatError(`layer blob ${l.digest} is not in the content store`);
+    const present = await Promise.all(image.layers.map((l) => this.hasBlob(l.digest, l.size)));
+    const missing = image.layers.find((_, i) => !present[i]);
+    if (missing) throw new ImageFormatError(`layer blob ${missing.digest} is not in the content store`);
     const manifestBytes = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
@@ -424,6 +426,11 @@ export class ImageStore {
       if (!ref.tag || ref.digest) throw new ImageFormatError(`${reference}: an image made here is named by a tag, not a digest`);
       const record: ImageRecord = { ...base, reference: formatReference(ref), registry: ref.registry, repository: ref.repository, tag: ref.tag };
       const previous = await this.get(record.reference).catch(() => undefined);
+      if (previous && sameRecord(previous, record)) {
+        // the name already says exactly this (a rebuild that hit the cache all the way): nothing to write
+        out.push(previous);
+        continue;
+      }
       await this.writeRecord(record);
       if (previous && previous.configDigest !== configDigest) await this.keepDangling(previous);
       out.push(record);
@@ -513,6 +520,12 @@ export class ImageStore {
     await writeFile(tmp, JSON.stringify(record, null, 2));
     await rename(tmp, path);
   }
+}
+
+/** The same record but for when it was written (pulledAt, taggedAt). */
+function sameRecord(a: ImageRecord, b: ImageRecord): boolean {
+  const timeless = (r: ImageRecord) => JSON.stringify({ ...r, pulledAt: '', taggedAt: '' });
+  return timeless(a) === timeless(b);
 }
 
 async function exists(p: string): Promise<boolean> {

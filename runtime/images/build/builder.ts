@@ -42,6 +42,8 @@ export class BuildError extends Error {
 export interface BuildRequest {
   /** the extracted context */
   contextDir: string;
+  /** sha256 of the context's files by host path, from the extraction (context.ts ContextDigests) */
+  contextDigests?: ReadonlyMap<string, string>;
   dockerfileText: string;
   dockerfileName: string;
   tags: string[];
@@ -295,8 +297,7 @@ export class Builder {
       this.out.stream(`Pulling image ${ref}\n`);
       rec = await this.deps.pull(ref);
     }
-    await this.ensureUnpacked(rec.layers);
-    const config = (await this.deps.images.readConfig(rec)) as Config;
+    const [, config] = (await Promise.all([this.ensureUnpacked(rec.layers), this.deps.images.readConfig(rec)])) as [void, Config];
     config.history ??= [];
     config.config ??= {};
     const stage: Stage = { name, config, layers: [...rec.layers], id: rec.configDigest, args: new Map(), index };
@@ -587,7 +588,7 @@ export class Builder {
       const urls = what === 'ADD' ? words.filter((s) => /^https?:\/\//.test(s)) : [];
       const paths = words.filter((s) => !urls.includes(s));
       const sources = paths.length > 0 ? await resolveSources(root, paths, what) : [];
-      const sums = [await checksumSources(sources), ...(await Promise.all(urls.map(checksumUrl)))];
+      const sums = [await checksumSources(sources, fromRoot ? undefined : this.req.contextDigests), ...(await Promise.all(urls.map(checksumUrl)))];
       const kind = sources.length + urls.length > 1 ? 'multi' : sources[0]?.isDir ? 'dir' : 'file';
       const createdBy = `/bin/sh -c #(nop) ${what} ${kind}:${sums.join(',')} in ${dest} `;
       const extra = JSON.stringify([chown ?? '', ins.flags.from ?? '', ins.flags.chmod ?? '']);

@@ -11,7 +11,8 @@
  * deletes an image's untagged parents.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import type { Digest } from '../../../oci/names.js';
 import type { NodeLayout } from '../../layout.js';
 import type { LayerRecord } from '../store.js';
@@ -35,9 +36,10 @@ export function imageIdOf(config: Record<string, unknown>): string {
   return `sha256:${createHash('sha256').update(JSON.stringify(config)).digest('hex')}`;
 }
 
+/** One synchronous read of a small file (a miss is one failed open): cheaper than a thread-pool round trip per probe. */
 export async function lookupCache(layout: NodeLayout, key: string): Promise<CacheEntry | undefined> {
   try {
-    return JSON.parse(await readFile(layout.buildCachePath(key), 'utf8')) as CacheEntry;
+    return JSON.parse(readFileSync(layout.buildCachePath(key), 'utf8')) as CacheEntry;
   } catch {
     return undefined;
   }

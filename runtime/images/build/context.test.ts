@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { lstat, mkdtemp, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buildLayer, type LayerEntry } from '../../../spec-tests/support/images.js';
 import { extractContext } from './context.js';
@@ -61,4 +62,31 @@ test('entries that would leave the context are refused', async (t) => {
   }
   assert.ok(!existsSync(join(victim, 'evil')), 'nothing written through the symlink');
   assert.ok(!(await lstat(victim)).isSymbolicLink());
+});
+
+test("the extraction hands back each file's sha256 as written, and the bytes of the top-level names asked for", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-ctx-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const big = Buffer.alloc(3 * 1024 * 1024 + 5, 9);
+  const layer = await buildLayer([
+    { type: 'file', path: 'Dockerfile', content: 'FROM scratch\n' },
+    { type: 'dir', path: 'src' },
+    { type: 'file', path: 'src/a', content: 'old' },
+    { type: 'hardlink', path: 'src/b', target: 'src/a' },
+    { type: 'file', path: 'src/a', content: 'new' }, // a later entry wins; the hard link keeps the old bytes
+    { type: 'file', path: 'big.bin', content: big },
+    { type: 'symlink', path: '.dockerignore', target: 'src/a' },
+    { type: 'file', path: 'other', content: 'x' },
+  ]);
+  const c = join(dir, 'c');
+  const { digests, top } = await extractContext(Readable.from([layer.blob]), c, ['Dockerfile', '.dockerignore', 'big.bin', 'absent']);
+  const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+  for (const p of ['Dockerfile', 'src/a', 'src/b', 'big.bin', 'other']) assert.equal(digests.get(join(c, p)), sha(await readFile(join(c, p))), p);
+  assert.equal(await readFile(join(c, 'src/b'), 'utf8'), 'old');
+  assert.equal(digests.has(join(c, '.dockerignore')), false, 'a symlink has no digest');
+  assert.equal(top.get('Dockerfile')?.toString(), 'FROM scratch\n');
+  assert.equal(top.get('.dockerignore'), null, 'a symlink is read from the directory, inside the root');
+  assert.equal(top.get('big.bin'), null, 'a file over 1 MiB is read from the directory');
+  assert.equal(top.has('absent'), false);
+  assert.equal(top.has('other'), false, 'only the names asked for');
 });

@@ -15,6 +15,7 @@
  */
 import { closeSync, constants as fsc, futimesSync, fchmodSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, utimesSync, chmodSync, writeSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -28,8 +29,32 @@ export class ContextError extends Error {
   override name = 'ContextError';
 }
 
+/**
+ * The sha256 (hex) of every regular file the extraction wrote, by host path (`dest` joined
+ * with the entry's normalised name; a hard link has its target's). Hashed from the bytes as
+ * they were written, so COPY's cache key needs no second read of the context
+ * (checksumSources); nothing writes into a context after its extraction (.dockerignore
+ * only removes files).
+ */
+export type ContextDigests = Map<string, string>;
+
+export interface ExtractedContext {
+  digests: ContextDigests;
+  /**
+   * What the context's top level holds at the names asked for (`keep`): the bytes of a
+   * regular file up to 1 MiB as the extraction wrote them, null for anything else there (a
+   * symlink, a directory, a hard link, a larger file: read it from the directory, inside
+   * the root), no key when the tar has no such entry. The Dockerfile and .dockerignore
+   * then cost no read of the directory.
+   */
+  top: Map<string, Buffer | null>;
+}
+
 /** Extract the context tar from `body` into `dest` (created here, must not exist). */
-export async function extractContext(body: Readable, dest: string): Promise<void> {
+export async function extractContext(body: Readable, dest: string, keep: readonly string[] = []): Promise<ExtractedContext> {
+  const digests: ContextDigests = new Map();
+  const top = new Map<string, Buffer | null>();
+  const wanted = new Set(keep);
   mkdirSync(dest, { mode: 0o755 });
   const dirs = new Set<string>(['']);
   const dirTimes: Array<[string, number, Date]> = [];
@@ -89,6 +114,7 @@ export async function extractContext(body: Readable, dest: string): Promise<void
       }
       parentsOk(rel, h.name);
       const abs = join(dest, rel);
+      if (wanted.has(rel)) top.set(rel, null); // until a regular file's bytes say otherwise
       switch (h.type) {
         case 'directory':
           entry.resume();
@@ -103,12 +129,17 @@ export async function extractContext(body: Readable, dest: string): Promise<void
         case 'file':
         case 'contiguous-file': {
           clear(abs);
+          const hash = createHash('sha256');
           if ((h.size ?? 0) <= SMALL) {
             const chunks: Buffer[] = [];
             for await (const c of entry) chunks.push(c as Buffer);
             const fd = openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
             try {
-              for (const c of chunks) writeSync(fd, c);
+              for (const c of chunks) {
+                writeSync(fd, c);
+                hash.update(c);
+              }
+              if (wanted.has(rel)) top.set(rel, Buffer.concat(chunks));
               fchmodSync(fd, mode);
               futimesSync(fd, mtime, mtime);
             } finally {
@@ -117,18 +148,23 @@ export async function extractContext(body: Readable, dest: string): Promise<void
           } else {
             const fh = await open(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
             try {
-              for await (const c of entry) await fh.write(c as Buffer);
+              for await (const c of entry) {
+                await fh.write(c as Buffer);
+                hash.update(c as Buffer);
+              }
               await fh.chmod(mode);
               await fh.utimes(mtime, mtime);
             } finally {
               await fh.close();
             }
           }
+          digests.set(abs, hash.digest('hex'));
           break;
         }
         case 'symlink':
           entry.resume();
           clear(abs);
+          digests.delete(abs);
           symlinkSync(h.linkname ?? '', abs);
           break;
         case 'link': {
@@ -140,6 +176,9 @@ export async function extractContext(body: Readable, dest: string): Promise<void
           if (st.isDirectory()) throw new ContextError(`context entry "${h.name}": hard link to a directory`);
           clear(abs);
           linkSync(join(dest, target), abs);
+          const same = digests.get(join(dest, target));
+          if (same) digests.set(abs, same);
+          else digests.delete(abs);
           break;
         }
         default:
@@ -159,4 +198,5 @@ export async function extractContext(body: Readable, dest: string): Promise<void
     chmodSync(abs, mode);
     utimesSync(abs, mtime, mtime);
   }
+  return { digests, top };
 }

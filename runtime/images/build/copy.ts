@@ -22,7 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, constants as fsc, copyFileSync, createReadStream, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
-import { chmod, chown, copyFile, lstat, mkdir, readdir, readFile, readlink, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, lstat, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 
 import { resolveInRoot } from '../../layers/in-root.js';
@@ -100,16 +100,27 @@ export async function resolveSources(root: string, patterns: string[], what: str
   return out;
 }
 
-/** The content checksum of the sources (the cache key part): names, types, modes, bytes, link targets. */
-export async function checksumSources(sources: Source[]): Promise<string> {
-  // the walk in order (names, modes, links), the files' bytes hashed apart and in parallel
+/**
+ * The content checksum of the sources (the cache key part): names, types, modes, bytes, link
+ * targets. The walk uses synchronous lstat/readdir/readlink (a few microseconds each; the
+ * context is the build's own directory), yielding every 256 entries; a file's bytes are
+ * hashed apart and in parallel, unless `known` (the context extraction's digests) has them.
+ */
+export async function checksumSources(sources: Source[], known?: ReadonlyMap<string, string>): Promise<string> {
   const parts: Array<string | Promise<string>> = [];
+  let sinceYield = 0;
   const walk = async (host: string, rel: string): Promise<void> => {
-    const st = await lstat(host);
+    if (++sinceYield >= 256) {
+      sinceYield = 0;
+      await new Promise((r) => setImmediate(r));
+    }
+    const st = lstatSync(host);
     parts.push(`${rel}\0${st.mode}\0`);
-    if (st.isSymbolicLink()) parts.push(`l${await readlink(host)}\0`);
-    else if (st.isFile()) parts.push(fileDigest(host, st.size));
-    else if (st.isDirectory()) for (const n of (await readdir(host)).sort()) await walk(posix.join(host, n), `${rel}/${n}`);
+    if (st.isSymbolicLink()) parts.push(`l${readlinkSync(host)}\0`);
+    else if (st.isFile()) {
+      const sum = known?.get(host);
+      parts.push(sum !== undefined ? `${sum}\0` : fileDigest(host, st.size));
+    } else if (st.isDirectory()) for (const n of readdirSync(host).sort()) await walk(posix.join(host, n), `${rel}/${n}`);
   };
   for (const s of sources) await walk(s.host, s.name);
   const h = createHash('sha256');

@@ -86,21 +86,27 @@ export class FsUpload implements Upload {
       throw err;
     }
     let position = start;
-    // One write in flight while the next batch arrives, and the kernel's write-back is
-    // started every SYNC_AHEAD_BYTES, so the fsync at commit has little left to do.
+    // One write in flight (or options.writesInFlight) while the next batch arrives, and the
+    // kernel's write-back is started every SYNC_AHEAD_BYTES, so the fsync at commit has
+    // little left to do. `writing` settles once every write so far did, in order.
+    const maxInFlight = Math.max(1, options.writesInFlight ?? 1);
+    const inFlight: Promise<unknown>[] = [];
+    const collect = options.collectYoung ?? true ? collectYoung : undefined;
     let writing: Promise<unknown> = Promise.resolve();
     let syncing: Promise<unknown> = Promise.resolve();
     let unsynced = 0;
     const flushBatch = async (batch: Buffer[], bytes: number): Promise<void> => {
-      await writing;
+      while (inFlight.length >= maxInFlight) await inFlight.shift();
       const end = position + bytes;
-      writing = fh.writev(batch, position);
+      const write = fh.writev(batch, position);
+      writing = maxInFlight === 1 ? write : Promise.all([writing, write]);
       if (options.onWritten) {
         const told = options.onWritten;
         writing = writing.then(() => told(end));
       }
       // Awaited later; marked handled now so a failing write cannot become an unhandled rejection.
       writing.catch(() => undefined);
+      inFlight.push(writing);
       position = end;
       unsynced += bytes;
       if (syncAhead && unsynced >= SYNC_AHEAD_BYTES) {
@@ -117,9 +123,9 @@ export class FsUpload implements Upload {
       for await (const chunk of stream) {
         const buf = chunk as Buffer;
         uncollected += buf.length;
-        if (uncollected >= COLLECT_EVERY_BYTES && collectYoung) {
+        if (uncollected >= COLLECT_EVERY_BYTES && collect) {
           uncollected = 0;
-          collectYoung({ type: 'minor' });
+          collect({ type: 'minor' });
         }
         if (position + batchBytes + buf.length - start > declaredBytes) {
           throw new SizeMismatchError(`the body is longer than the ${declaredBytes} bytes it declared`);

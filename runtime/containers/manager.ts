@@ -10,8 +10,8 @@
  * Operations on one container are serialised (a promise chain per container); the exit
  * path never waits for that lock, so a stop holding it can wait for the exit.
  */
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -106,6 +106,11 @@ export class Container {
   }
 }
 
+/** trash/ is emptied after this long without a container start or removal ... */
+const TRASH_IDLE_MS = 250;
+/** ... or this long after its oldest entry came. */
+const TRASH_MAX_WAIT_MS = 10_000;
+
 const RESTART_DELAY_MIN = 100;
 const RESTART_DELAY_MAX = 60_000;
 
@@ -113,6 +118,10 @@ export class ContainerManager {
   private byId = new Map<string, Container>();
   private names = new NameIndex();
   private driver: CgroupDriver | undefined;
+  /** removed containers' directories in trash/, not deleted yet */
+  private trash: string[] = [];
+  private trashSince = 0;
+  private trashTimer: NodeJS.Timeout | undefined;
   /** name claims on disk (names/), shared with foreground `wharf run` */
   private readonly claims: ContainerStore;
   private closing = false;
@@ -345,6 +354,7 @@ export class ContainerManager {
     const id = rec.id;
     if (c.restartTimer) clearTimeout(c.restartTimer);
     c.restartTimer = undefined;
+    this.scheduleTrash(); // a start: the trash waits until things are quiet
     const driver = await this.cgroups();
     let cg: Cgroup | undefined;
     let mounted = false;
@@ -418,7 +428,7 @@ export class ContainerManager {
       if (ready.copied) await this.save(c);
       // cgroupfs: the container's own read-only view of its cgroups at /sys/fs/cgroup, as wharf run.
       const { spec, flags, passFds } = await encodeSpawnSpec({ ...startPlan, mounts: ready.mounts, devices: devices.nodes, cgroupfs: cgroup.fs, tty: rec.config.Tty });
-      await writeFile(this.layout.initSpecPath(id), spec, { mode: 0o600 });
+      writeFileSync(this.layout.initSpecPath(id), spec, { mode: 0o600 }); // ~20 KB into the page cache: no pool round trip
       if (launched && passFds.length > 0) {
         const early = await launched; // not expected: mounts come with fds
         await early.request('quit').finally(() => early.close());
@@ -718,7 +728,7 @@ export class ContainerManager {
   /**
    * The container directory leaves containers/ at once (one rename into trash/, so that the
    * container is gone for every reader and for a daemon start), and its files (the upper
-   * dir, logs) are deleted in the background. A daemon start empties trash/ as well.
+   * dir, logs) are deleted later (emptyTrash). A daemon start empties trash/ as well.
    */
   private discardContainerDir(id: string): void {
     const dir = this.layout.containerDir(id);
@@ -731,7 +741,32 @@ export class ContainerManager {
       rmSync(dir, { recursive: true, force: true }); // not movable (e.g. trash/ on another filesystem)
       return;
     }
-    void rm(trash, { recursive: true, force: true }).catch((e: Error) => this.log.warn({ err: e, id }, 'deleting a removed container directory failed'));
+    if (this.trash.length === 0) this.trashSince = Date.now();
+    this.trash.push(trash);
+    this.scheduleTrash();
+  }
+
+  /**
+   * Deleting a removed container's files is work that nobody waits for, and on a small
+   * machine it competes with the starts that somebody waits for (each entry costs a few
+   * dozen syscalls and pool round trips): it runs once no container was started or removed
+   * for TRASH_IDLE_MS, so that a burst of `docker run --rm` does not pay it between its
+   * runs, and at the latest TRASH_MAX_WAIT_MS after the oldest entry came.
+   */
+  private scheduleTrash(): void {
+    if (this.trash.length === 0 || this.closing) return;
+    if (this.trashTimer) clearTimeout(this.trashTimer);
+    const left = this.trashSince + TRASH_MAX_WAIT_MS - Date.now();
+    this.trashTimer = setTimeout(() => void this.emptyTrash(), Math.max(0, Math.min(TRASH_IDLE_MS, left)));
+    this.trashTimer.unref();
+  }
+
+  private async emptyTrash(): Promise<void> {
+    this.trashTimer = undefined;
+    const entries = this.trash.splice(0);
+    for (const t of entries) {
+      await rm(t, { recursive: true, force: true }).catch((e: Error) => this.log.warn({ err: e, dir: t }, 'deleting a removed container directory failed'));
+    }
   }
 
   rename(ref: string, newName: string): Promise<void> {
@@ -992,6 +1027,7 @@ export class ContainerManager {
   /** The daemon stops: drop the monitor connections and timers; the shims carry on. */
   async detach(): Promise<void> {
     this.closing = true;
+    if (this.trashTimer) clearTimeout(this.trashTimer); // what is left: deleted at the next start
     for (const c of this.byId.values()) {
       if (c.restartTimer) clearTimeout(c.restartTimer);
       c.monitor?.close();

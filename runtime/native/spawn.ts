@@ -200,8 +200,15 @@ function signalName(signal: number): NodeJS.Signals {
 
 /* ---------- locating and loading the addon ---------- */
 
-/** build/Release of the package root: walked up from this file (dist/runtime/native/spawn.js or dist-<x>/runtime/native/spawn.js). */
+let buildDir: string | undefined;
+/** build/Release of the package root: walked up from this file (dist/runtime/native/spawn.js or
+ * dist-<x>/runtime/native/spawn.js), once (every container start asks for the helper and the shim). */
 export function nativeBuildDir(): string {
+  buildDir ??= findBuildDir();
+  return buildDir;
+}
+
+function findBuildDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pkg = join(dir, 'package.json');

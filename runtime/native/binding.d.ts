@@ -34,8 +34,9 @@ export interface WharfNativeBinding {
   /** Resolves once the process ended; reaps it. Call once per pidfd. Does not close it. */
   wait(pidfd: number): Promise<RawExit>;
   kill(pidfd: number, signal: number): void;
-  /** posix_spawn of `path` in a new session with fds[i] as its fd i; the caller reaps it with wait(pidfd) and closes pidfd. */
-  spawnDetached(path: string, argv: string[], fds: number[]): { pid: number; pidfd: number };
+  /** posix_spawn (on a pool thread) of `path` in a new session with fds[i] as its fd i (duplicated
+   * at the call: the caller may close its copies then); the caller reaps it with wait(pidfd) and closes pidfd. */
+  spawnDetached(path: string, argv: string[], fds: number[]): Promise<{ pid: number; pidfd: number }>;
   cloneFlags: { pid: number; mount: number; uts: number; ipc: number; net: number; cgroup: number };
 
   /* Filesystem syscalls (runtime/native/fs.ts). Synchronous; a failure throws an Error

@@ -66,20 +66,26 @@ export async function launchShim(o: ShimOptions): Promise<void> {
   // main(): 5 ms on a loaded machine); a vfork-style spawn costs the same at any size.
   const n = native();
   const [readyRead, readyWrite] = n.pipe();
-  let errFd = -1;
-  let nullFd = -1;
-  let spawned: { pid: number; pidfd: number };
+  const ours = [readyWrite];
+  let pending: Promise<{ pid: number; pidfd: number }>;
   try {
-    errFd = openSync(o.stderrFile, 'a', 0o600);
-    nullFd = openSync('/dev/null', 'r+');
-    spawned = n.spawnDetached(shimPath(), [shimPath(), ...args], [nullFd, nullFd, errFd, readyWrite, ...pass]);
+    ours.push(openSync(o.stderrFile, 'a', 0o600));
+    ours.push(openSync('/dev/null', 'r+'));
+    const [, errFd, nullFd] = ours as [number, number, number];
+    // posix_spawn runs on a pool thread; the addon duplicated the fds: ours are closed now
+    pending = n.spawnDetached(shimPath(), [shimPath(), ...args], [nullFd, nullFd, errFd, readyWrite, ...pass]);
   } catch (e) {
     closeSync(readyRead);
     throw new ShimError(`the container monitor did not start: ${(e as Error).message}`);
   } finally {
-    closeSync(readyWrite);
-    if (errFd >= 0) closeSync(errFd);
-    if (nullFd >= 0) closeSync(nullFd);
+    for (const fd of ours) closeSync(fd);
+  }
+  let spawned: { pid: number; pidfd: number };
+  try {
+    spawned = await pending;
+  } catch (e) {
+    closeSync(readyRead);
+    throw new ShimError(`the container monitor did not start: ${(e as Error).message}`);
   }
   // The spawned process forks the shim away and exits: reap it.
   void n

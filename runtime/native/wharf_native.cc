@@ -12,7 +12,7 @@
 //       uv_poll on the pidfd, then waitid(P_PIDFD) reaps. Never blocks the loop.
 //   kill(pidfd, signal)
 //       pidfd_send_signal.
-//   spawnDetached(path, argv, fds) -> {pid, pidfd}
+//   spawnDetached(path, argv, fds) -> Promise<{pid, pidfd}>
 //       posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK), so the cost does not grow
 //       with this process's memory as a fork does) of a program in a new session,
 //       with fds[i] as its fd i, every signal default and unblocked. For the shim,
@@ -353,6 +353,76 @@ Napi::Value Kill(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// posix_spawn on a libuv pool thread: the calling thread waits (CLONE_VFORK) until the
+// child has exec'd, which on a loaded machine is a scheduling round or two; the JS thread
+// goes on meanwhile.
+class SpawnWorker : public Napi::AsyncWorker {
+ public:
+  SpawnWorker(Napi::Env env, std::string path, std::vector<std::string> args, std::vector<int> fds)
+      : Napi::AsyncWorker(env, "wharf:spawnDetached"), deferred_(Napi::Promise::Deferred::New(env)),
+        path_(std::move(path)), args_(std::move(args)), fds_(std::move(fds)) {}
+  ~SpawnWorker() override {
+    for (int fd : fds_) close(fd);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    std::vector<char *> argv;
+    for (auto &a : args_) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    for (size_t i = 0; i < fds_.size(); i++) posix_spawn_file_actions_adddup2(&fa, fds_[i], static_cast<int>(i));
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+    int r = posix_spawn(&pid_, path_.c_str(), &fa, &attr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (r != 0) {
+      err_ = r;
+      what_ = "posix_spawn " + path_;
+      return;
+    }
+    pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+    if (pidfd_ < 0) {
+      err_ = errno;
+      what_ = "pidfd_open";
+      waitpid(pid_, nullptr, 0);  // not to leave a zombie: the shim's first process exits at once
+      return;
+    }
+    fcntl(pidfd_, F_SETFD, FD_CLOEXEC);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_ != 0) {
+      deferred_.Reject(ErrnoError(env, err_, what_).Value());
+      return;
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("pid", Napi::Number::New(env, pid_));
+    out.Set("pidfd", Napi::Number::New(env, pidfd_));
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  std::vector<std::string> args_;
+  std::vector<int> fds_;
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  int err_ = 0;
+  std::string what_;
+};
+
 Napi::Value SpawnDetached(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsArray())
@@ -362,53 +432,23 @@ Napi::Value SpawnDetached(const Napi::CallbackInfo &info) {
   Napi::Array fdArr = info[2].As<Napi::Array>();
   std::vector<std::string> args;
   for (uint32_t i = 0; i < argArr.Length(); i++) args.push_back(argArr.Get(i).As<Napi::String>().Utf8Value());
-  std::vector<char *> argv;
-  for (auto &a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  // Each fd is first duplicated above every target number, so that placing one never
-  // overwrites another still to be placed.
+  // Each fd is duplicated now, above every target number (so that placing one never
+  // overwrites another still to be placed): the caller may close its own copies at once.
   uint32_t n = fdArr.Length();
   std::vector<int> high;
-  auto cleanup = [&]() {
-    for (int fd : high) close(fd);
-  };
   for (uint32_t i = 0; i < n; i++) {
     int fd = fcntl(fdArr.Get(i).As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, static_cast<int>(n) + kFirstPrivateFd);
     if (fd < 0) {
       int err = errno;
-      cleanup();
+      for (int h : high) close(h);
       throw ErrnoError(env, err, "dup fd " + std::to_string(i));
     }
     high.push_back(fd);
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&attr);
-  for (uint32_t i = 0; i < n; i++) posix_spawn_file_actions_adddup2(&fa, high[i], static_cast<int>(i));
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-  pid_t pid = -1;
-  int r = posix_spawn(&pid, path.c_str(), &fa, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  cleanup();
-  if (r != 0) throw ErrnoError(env, r, "posix_spawn " + path);
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
-    int err = errno;
-    waitpid(pid, nullptr, 0);  // not to leave a zombie: the shim's first process exits at once
-    throw ErrnoError(env, err, "pidfd_open");
-  }
-  fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("pid", Napi::Number::New(env, pid));
-  out.Set("pidfd", Napi::Number::New(env, pidfd));
-  return out;
+  auto *w = new SpawnWorker(env, std::move(path), std::move(args), std::move(high));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
 }
 
 /* ---------- filesystem syscalls ---------- */

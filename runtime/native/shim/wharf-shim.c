@@ -636,10 +636,7 @@ static int client_input(int i) {
       c->line[c->len] = 0;
       c->len = 0;
       command(i);
-      if (state == ST_EXITED && c->waiting) {
-        reply(c, "exited %d %d", exit_code, exit_signal);
-        return -1;
-      }
+      /* A wait after the exit is answered by finish(), once the exit file is written. */
     } else if (c->len < sizeof c->line - 1) {
       c->line[c->len++] = ch;
     }

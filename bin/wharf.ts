@@ -10,9 +10,10 @@ import { setupRuntimeCli } from '../runtime/cli/index.js';
 import { groupsFor, registerGroups } from './verbs.js';
 
 async function main(): Promise<void> {
-  // `wharf serve` runs under its V8 flags however it was started (npm start, the wharf
-  // command, node dist/bin/wharf.js): started without them, it replaces itself (same pid).
-  if (process.argv[2] === 'serve') (await import('./v8-flags.js')).reexecUnderServeFlags(process.argv, process.env);
+  // `wharf serve` and `wharf daemon` run under their V8 flags however they were started (npm
+  // start, the wharf command, node dist/bin/wharf.js): started without them, they replace
+  // themselves (same pid).
+  if (process.argv[2] === 'serve' || process.argv[2] === 'daemon') (await import('./v8-flags.js')).reexecUnderVerbFlags(process.argv, process.env);
 
   const program = new Command();
   program

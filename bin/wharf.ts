@@ -7,6 +7,7 @@
  */
 import { Command } from 'commander';
 import { setupRuntimeCli } from '../runtime/cli/index.js';
+import { exitAfterClientVerb } from '../runtime/cli/verb.js';
 import { groupsFor, registerGroups } from './verbs.js';
 
 async function main(): Promise<void> {
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
   });
   await registerGroups(program, groupsFor(process.argv.slice(2)));
   await program.parseAsync(process.argv);
+  exitAfterClientVerb();
 }
 
 main().catch((err: unknown) => {

@@ -66,7 +66,24 @@ export async function clientVerb(cmd: Command, body: (client: EngineClient) => P
     process.exitCode = e.exitCode;
   } finally {
     client?.close();
+    clientVerbsDone++;
   }
+}
+
+let clientVerbsDone = 0;
+
+/**
+ * A client verb has nothing left to do once its body has finished: the daemon holds the
+ * containers, and its output has been written (stdout and stderr are synchronous for files,
+ * pipes and terminals on Linux; what is still queued is waited for). bin/wharf.ts then exits
+ * at once instead of letting node tear the heap down (~3 ms of a `wharf run`).
+ */
+export function exitAfterClientVerb(): void {
+  if (clientVerbsDone === 0) return;
+  const queued = [process.stdout, process.stderr].filter((s) => s.writableLength > 0);
+  let left = queued.length;
+  if (left === 0) process.exit();
+  for (const s of queued) s.once('drain', () => --left === 0 && process.exit());
 }
 
 /**

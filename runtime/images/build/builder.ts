@@ -630,7 +630,11 @@ export class Builder {
     const layout = this.deps.layout;
     const id = `build-${process.pid}-${Date.now().toString(36)}-${this.snapshotSeq++}`;
     await this.ensureUnpacked(stage.layers);
-    const snap = await prepareSnapshot(layout, id, stage.layers.map((l) => l.diffId));
+    // volatile: the unmount does not sync the whole filesystem of the node root (what an
+    // overlay unmount otherwise does); the upper dir becomes an unpacked layer dir, which is
+    // no more durable than any other (unpack writes none with fsync), while the layer's
+    // blob is fsynced before anything names it
+    const snap = await prepareSnapshot(layout, id, stage.layers.map((l) => l.diffId), { volatile: true });
     const scratch = posix.join(layout.containerDir(id), 'scratch');
     try {
       await mkdir(scratch, { recursive: true });

@@ -4,10 +4,10 @@
  * copies nothing else.
  *
  * mount(2) and umount2(2) come from the native addon (runtime/native/fs.ts): a start
- * spawns no process. The kernel caps mount data at one page (4096 bytes), so lowerdir
- * lists relative paths (`<64 hex>`, 65 bytes per layer) resolved from the layers dir
- * (the mount's `cwd`, private to the thread that mounts): about 60 layers fit; more are
- * refused with a clear error.
+ * spawns no process. The kernel caps mount data at one page (4096 bytes): lowerdir lists
+ * absolute paths when they fit, else relative ones (`<64 hex>`, 65 bytes per layer)
+ * resolved from the layers dir (the mount's `cwd`, private to the thread that mounts):
+ * about 60 layers fit; more are refused with a clear error.
  */
 import { mkdir, readFile, readdir, rm, access } from 'node:fs/promises';
 import { existsSync, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -91,26 +91,37 @@ export async function prepareSnapshot(
   for (const d of [snap.upperDir, snap.workDir, snap.rootfs]) mkdirSync(d, { recursive: true, mode: 0o755 });
 
   // overlayfs wants at least one lower dir: an image without layers stacks an empty one.
-  let lower = [...layers].reverse().map((l) => layout.layerDirName(l)).join(':');
-  if (lower === '') {
+  const layersDir = resolve(layout.layersDir);
+  const names = [...layers].reverse().map((l) => layout.layerDirName(l));
+  let relative = names.join(':');
+  if (relative === '') {
     const empty = resolve(layout.containerDir(id), 'empty');
     await mkdir(empty, { recursive: true });
-    lower = empty;
+    relative = empty;
   }
+  // Absolute lower dirs when they fit in the page (and the node root has no character the
+  // option syntax would need escaped): the mount is then one syscall on this thread. Else
+  // relative ones, resolved from the mount's cwd, which the addon sets on a short-lived
+  // thread of its own (the start waits for that thread to be scheduled: milliseconds on a
+  // busy machine).
+  const absolute = names.length > 0 && !/[:,\\]/.test(layersDir) ? names.map((n) => `${layersDir}/${n}`).join(':') : undefined;
   // upperdir/workdir absolute: relative ones would resolve from the layers dir.
-  let options = `lowerdir=${lower},upperdir=${resolve(snap.upperDir)},workdir=${resolve(snap.workDir)}`;
+  let rest = `,upperdir=${resolve(snap.upperDir)},workdir=${resolve(snap.workDir)}`;
   if (opts.volatile) {
-    options += ',volatile';
+    rest += ',volatile';
     // A volatile mount leaves work/incompat/volatile behind, and overlayfs refuses to mount
     // over it again: a volatile rootfs's writes are disposable, so mounting it again is fine.
     rmSync(resolve(snap.workDir, 'work', 'incompat'), { recursive: true, force: true });
   }
-  if (Buffer.byteLength(options) > MAX_MOUNT_OPTIONS) {
+  const fits = (o: string) => Buffer.byteLength(o) <= MAX_MOUNT_OPTIONS;
+  const withAbsolute = absolute === undefined ? undefined : `lowerdir=${absolute}${rest}`;
+  const options = withAbsolute !== undefined && fits(withAbsolute) ? withAbsolute : `lowerdir=${relative}${rest}`;
+  if (!fits(options)) {
     await rm(layout.containerDir(id), { recursive: true, force: true });
     throw new SnapshotError(`too many layers (${layers.length}) for one overlay mount`);
   }
   try {
-    mount('overlay', resolve(snap.rootfs), 'overlay', snap.readOnly ? ['rdonly'] : [], options, { cwd: resolve(layout.layersDir) });
+    mount('overlay', resolve(snap.rootfs), 'overlay', snap.readOnly ? ['rdonly'] : [], options, options === withAbsolute ? {} : { cwd: layersDir });
   } catch (err) {
     await rm(layout.containerDir(id), { recursive: true, force: true });
     throw new SnapshotError(`mounting the rootfs of ${id} failed: ${errnoDetail(err)}`, (err as NodeJS.ErrnoException).code);

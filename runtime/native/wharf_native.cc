@@ -360,7 +360,11 @@ class SpawnWorker : public Napi::AsyncWorker {
  public:
   SpawnWorker(Napi::Env env, std::string path, std::vector<std::string> args, std::vector<int> fds)
       : Napi::AsyncWorker(env, "wharf:spawnDetached"), deferred_(Napi::Promise::Deferred::New(env)),
-        path_(std::move(path)), args_(std::move(args)), fds_(std::move(fds)) {}
+        path_(std::move(path)), args_(std::move(args)), fds_(std::move(fds)) {
+    // The environment is copied here, on the JS thread: process.env may change it while the
+    // pool thread spawns.
+    for (char **e = environ; e && *e; e++) env_.emplace_back(*e);
+  }
   ~SpawnWorker() override {
     for (int fd : fds_) close(fd);
   }
@@ -370,6 +374,9 @@ class SpawnWorker : public Napi::AsyncWorker {
     std::vector<char *> argv;
     for (auto &a : args_) argv.push_back(a.data());
     argv.push_back(nullptr);
+    std::vector<char *> envp;
+    for (auto &e : env_) envp.push_back(e.data());
+    envp.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
@@ -381,7 +388,7 @@ class SpawnWorker : public Napi::AsyncWorker {
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-    int r = posix_spawn(&pid_, path_.c_str(), &fa, &attr, argv.data(), environ);
+    int r = posix_spawn(&pid_, path_.c_str(), &fa, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (r != 0) {
@@ -416,6 +423,7 @@ class SpawnWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::string path_;
   std::vector<std::string> args_;
+  std::vector<std::string> env_;
   std::vector<int> fds_;
   pid_t pid_ = -1;
   int pidfd_ = -1;

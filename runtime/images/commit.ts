@@ -143,7 +143,8 @@ export async function commitContainer(store: ImageStore, input: CommitInput): Pr
     if (e instanceof SyntaxError) throw new CommitChangeError(`invalid change: ${e.message}`);
     throw e;
   }
-  const layer = await writeLayerFromDir(store.layout, input.upperDir);
+  // the runtime's mount point stubs (an empty /etc/hosts made to mount on...) stay out, as Docker's init layer keeps them out
+  const layer = await writeLayerFromDir(store.layout, input.upperDir, { dropRuntimeStubs: true });
   const created = new Date().toISOString();
   const rootfs = (parent.rootfs as { diff_ids?: string[] } | undefined)?.diff_ids ?? [];
   if (rootfs.length !== input.image.layers.length) throw new ImageFormatError(`the image config of ${input.image.reference} lists ${rootfs.length} layers, its record ${input.image.layers.length}`);

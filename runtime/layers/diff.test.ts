@@ -135,3 +135,35 @@ test('the same changes give the same diffID and digest; an image of them is adde
   assert.equal((await store.get(tagged!.configDigest))!.configDigest, tagged!.configDigest);
   await assert.rejects(store.addImage({ config: { ...config, rootfs: { type: 'layers', diff_ids: [] } }, layers }), /diff_ids/);
 });
+
+test("a container's upper dir: the runtime's mount point stubs stay out of its layer (and out of the adopted dir), what the program wrote stays in", async (t) => {
+  const layout = new NodeLayout(await tempRoot(t));
+  const make = async (upper: string) => {
+    await mkdir(join(upper, 'dev'), { recursive: true });
+    await mkdir(join(upper, 'sys'));
+    await mkdir(join(upper, 'proc/x'), { recursive: true }); // not empty: kept
+    await mkdir(join(upper, 'etc'));
+    for (const f of ['hosts', 'hostname', 'resolv.conf']) await writeFile(join(upper, 'etc', f), '');
+    await mkdir(join(upper, 'out'));
+    await writeFile(join(upper, 'out/1'), '1\n');
+  };
+  const names = async (blob: Buffer) => (await entriesOf(blob)).map((e) => e.name).sort();
+
+  const upper = join(layout.root, 'upper-a');
+  await make(upper);
+  const d = await writeLayerFromDir(layout, upper, { adopt: true, dropRuntimeStubs: true });
+  await d.stored;
+  assert.deepEqual(await names(await readFile(layout.blobPath(d.digest))), ['out/', 'out/1', 'proc/', 'proc/x/']);
+  assert.deepEqual((await readdir(layout.layerDir(d.diffId))).sort(), ['out', 'proc'], 'the adopted dir is exactly the tar');
+
+  // an /etc with anything else in it stays, with the stubs left out; a non-empty hosts stays
+  const other = join(layout.root, 'upper-b');
+  await make(other);
+  await writeFile(join(other, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\n');
+  await writeFile(join(other, 'etc/hosts'), '127.0.0.1 me\n');
+  const e = await writeLayerFromDir(layout, other, { unpack: false, dropRuntimeStubs: true });
+  assert.deepEqual(await names(await readFile(layout.blobPath(e.digest))), ['etc/', 'etc/hosts', 'etc/passwd', 'out/', 'out/1', 'proc/', 'proc/x/']);
+  // without the option (a COPY step's upper) every entry is kept
+  const f = await writeLayerFromDir(layout, other, { unpack: false });
+  assert.ok((await names(await readFile(layout.blobPath(f.digest)))).includes('etc/hostname'));
+});

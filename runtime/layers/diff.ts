@@ -20,7 +20,7 @@
  * UTF-8 text, which would mangle binary capability data.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants as fsc, createReadStream, createWriteStream, lstatSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, constants as fsc, createReadStream, createWriteStream, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -59,6 +59,9 @@ export interface WriteLayerOptions {
   gzipLevel?: number;
   /** return before the blob's fsync and rename (see writeLayerFromDir) */
   deferStore?: boolean;
+  /** `upper` is a container's: leave out the runtime's mount point stubs (isRuntimeStub);
+   * with `adopt` (the container is gone) they are removed from the dir too */
+  dropRuntimeStubs?: boolean;
 }
 
 type EntryHeader = Parameters<tar.Pack['entry']>[0];
@@ -102,12 +105,19 @@ const ENTRIES_PER_TURN = 128;
  * ~0.1-1 ms each); it yields to the event loop every 128 entries, and larger files are
  * streamed as before.
  */
-export async function packUpperDir(upper: string, pack: tar.Pack): Promise<number> {
+export async function packUpperDir(upper: string, pack: tar.Pack, opts: { dropRuntimeStubs?: boolean; dropped?: string[] } = {}): Promise<number> {
   const seen = new Map<string, string>(); // "dev:ino" -> first name, for hard links
   let entries = 0;
   let sinceYield = 0;
   const walk = async (dir: string, prefix: string): Promise<void> => {
-    const names = readdirSync(dir).sort(byBytes);
+    let names = readdirSync(dir).sort(byBytes);
+    if (opts.dropRuntimeStubs) {
+      names = names.filter((n) => {
+        const stub = isRuntimeStub(dir, prefix, n);
+        if (stub) opts.dropped?.push(join(dir, n));
+        return !stub;
+      });
+    }
     for (const name of names) {
       if (++sinceYield >= ENTRIES_PER_TURN) {
         sinceYield = 0;
@@ -175,6 +185,34 @@ export async function packUpperDir(upper: string, pack: tar.Pack): Promise<numbe
   return entries;
 }
 
+/** The mount points a container's runtime makes when the image lacks them (wharf-init creates a
+ * missing mount target: an empty file or directory), which Docker keeps in its init layer,
+ * below the container's, so that no diff shows them. */
+const STUB_DIRS = new Set(['dev', 'proc', 'sys']);
+const STUB_ETC_FILES = new Set(['hosts', 'hostname', 'resolv.conf']);
+
+/**
+ * Is `prefix + name` in the upper dir `dir` a mount point stub of the runtime: an empty,
+ * non-opaque /dev, /proc or /sys; an empty regular /etc/hosts, /etc/hostname or
+ * /etc/resolv.conf (bind-mounted while the container ran, so nothing the program did is in
+ * them); an /etc holding nothing but those. Never followed (lstat).
+ */
+function isRuntimeStub(dir: string, prefix: string, name: string): boolean {
+  const host = join(dir, name);
+  if (prefix === '' && (STUB_DIRS.has(name) || name === 'etc')) {
+    const st = lstatSync(host);
+    if (!st.isDirectory() || isOpaque(host)) return false;
+    const inside = readdirSync(host);
+    if (name !== 'etc') return inside.length === 0;
+    return inside.every((n) => isRuntimeStub(host, 'etc/', n));
+  }
+  if (prefix === 'etc/' && STUB_ETC_FILES.has(name)) {
+    const st = lstatSync(host);
+    return st.isFile() && st.size === 0 && st.nlink === 1;
+  }
+  return false;
+}
+
 /**
  * Gathers the tar's many small pushes (a 512-byte header, a small body) into chunks of up
  * to 1 MiB, so that gzip (a thread-pool round trip per write) and the file see a few
@@ -236,10 +274,11 @@ export async function writeLayerFromDir(layout: NodeLayout, upper: string, opts:
   const uncompressed = new Tap();
   const compressed = new Tap();
   let diff: LayerDiff;
+  const dropped: string[] = [];
   const fh = await open(tmp, 'wx', 0o644);
   try {
     const [entries] = await Promise.all([
-      packUpperDir(upper, pack),
+      packUpperDir(upper, pack, opts.dropRuntimeStubs ? { dropRuntimeStubs: true, dropped } : {}),
       pipeline(pack, new Coalesce(), uncompressed, createGzip({ level: opts.gzipLevel ?? 6 }), compressed, createWriteStream('', { fd: fh.fd, autoClose: false, highWaterMark: 1024 * 1024 })),
     ]);
     diff = { diffId: uncompressed.digest(), digest: compressed.digest(), size: compressed.bytes, mediaType: DOCKER_LAYER_MEDIA_TYPE, entries };
@@ -264,6 +303,8 @@ export async function writeLayerFromDir(layout: NodeLayout, upper: string, opts:
   stored.catch(() => undefined); // the caller sees the failure where it awaits `stored`
   if (!opts.deferStore) await stored;
   if (opts.adopt) {
+    // the unpacked layer is exactly its tar: the stubs the tar left out go (the container is gone)
+    for (const p of dropped) rmSync(p, { recursive: true, force: true });
     const dir = layout.layerDir(diff.diffId);
     await mkdir(layout.layersDir, { recursive: true });
     try {

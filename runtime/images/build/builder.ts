@@ -541,7 +541,7 @@ export class Builder {
       if (StatusCode !== 0) {
         throw new BuildError(`The command '${argv.join(' ')}' returned a non-zero code: ${StatusCode}`, StatusCode);
       }
-      return await this.layerOf(this.deps.layout.upperDir(id));
+      return await this.layerOf(this.deps.layout.upperDir(id), true);
     } finally {
       // the upper dir is the layer now (or the step failed): the rest of the removal need not hold up the next step
       this.defer(cm.remove(id, true, true).catch(() => undefined));
@@ -565,8 +565,9 @@ export class Builder {
     });
   }
 
-  private async layerOf(upper: string): Promise<LayerRecord> {
-    const d = await writeLayerFromDir(this.deps.layout, upper, { adopt: true, deferStore: true });
+  /** `container`: a RUN container's upper dir (its runtime's mount point stubs are left out, as Docker's init layer keeps them out) */
+  private async layerOf(upper: string, container = false): Promise<LayerRecord> {
+    const d = await writeLayerFromDir(this.deps.layout, upper, { adopt: true, deferStore: true, ...(container ? { dropRuntimeStubs: true } : {}) });
     this.storing.set(d.digest, d.stored);
     this.defer(d.stored);
     this.unpackedLayers.add(d.diffId);

@@ -2,8 +2,8 @@
  * The typed face of the per-container monitor (runtime/native/shim/wharf-shim.c).
  *
  *   launchShim(options)     start a shim for one container (or exec) start; resolves once
- *                           its socket listens. The shim forks away: this process is not
- *                           its parent, so it outlives us.
+ *                           its socket listens. The shim runs in a session of its own,
+ *                           reaped through a pidfd; it outlives us (reparented).
  *   ShimClient.connect(p)   a connection to a shim's socket: line commands (start, status,
  *                           kill, resize, wait) and attach streams.
  *   readExitFile(path)      the exit status the shim recorded (temp + rename).
@@ -61,6 +61,10 @@ export async function launchShim(o: ShimOptions): Promise<void> {
   if (o.stdinOnce) args.push('-o');
   const pass = o.passFds ?? [];
   if (pass.length > 0) args.push('-F', String(pass.length));
+  // -N: spawned in a session of its own (below) and reaped by us through a pidfd, the shim
+  // does not fork away (one process and one scheduling round less per start); when this
+  // daemon goes, it is reparented and runs on.
+  args.push('-N');
   // posix_spawn from the addon, not child_process.spawn: a fork of this process (its page
   // tables, hundreds of MB) was the slowest part of a container start (launch -> the shim's
   // main(): 5 ms on a loaded machine); a vfork-style spawn costs the same at any size.
@@ -87,7 +91,7 @@ export async function launchShim(o: ShimOptions): Promise<void> {
     closeSync(readyRead);
     throw new ShimError(`the container monitor did not start: ${(e as Error).message}`);
   }
-  // The spawned process forks the shim away and exits: reap it.
+  // Reaped when it exits (the end of its container), or by init if this daemon is gone.
   void n
     .wait(spawned.pidfd)
     .catch(() => undefined)

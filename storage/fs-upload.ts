@@ -7,7 +7,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { IncomingMessage } from 'node:http';
+import { finished, type Readable } from 'node:stream';
 import { DigestMismatchError, SizeMismatchError, UploadBusyError, UploadOffsetError, UploadUnknownError } from './errors.js';
 import { digestAlgorithm, type Digest, type DigestAlgorithm } from '../oci/names.js';
 import type { AppendOptions, BlobInfo, ByteRange, Upload } from './types.js';
@@ -47,6 +48,50 @@ export async function hashFile(path: string, algorithm: DigestAlgorithm): Promis
     size += (chunk as Buffer).length;
   }
   return { hash, size };
+}
+
+/**
+ * Every chunk of `stream` to `onChunk`, by 'data' events, the stream paused while the
+ * promise onChunk returns is pending. A for-await over the stream cost a promise and an
+ * async-iterator step per chunk (64 KiB): the proxy's fill measured 0.26 s of CPU per
+ * 256 MiB with it, 0.17 s with events. As a for-await does, a throw of onChunk (or a
+ * rejection) destroys the stream, and an error or a premature close of it rejects.
+ */
+function eachChunk(stream: Readable, onChunk: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let done = false;
+    const settle = (err?: unknown) => {
+      if (done) return;
+      done = true;
+      stream.off('data', onData);
+      stopWatching();
+      if (err === undefined) return resolve();
+      // A server's request goes as a for-await's stream.destroyer sends it: its socket detached
+      // first, so that the error response can still be written on it.
+      if (stream instanceof IncomingMessage && (stream as { req?: unknown }).req === undefined) (stream as { socket: unknown }).socket = null;
+      stream.destroy();
+      reject(err);
+    };
+    const onData = (chunk: Buffer) => {
+      if (done) return;
+      let pending: Promise<void> | undefined;
+      try {
+        pending = onChunk(chunk);
+      } catch (err) {
+        return settle(err);
+      }
+      if (!pending) return;
+      stream.pause();
+      pending.then(
+        () => {
+          if (!done) stream.resume();
+        },
+        (err: unknown) => settle(err),
+      );
+    };
+    const stopWatching = finished(stream, { writable: false }, (err) => settle(err ?? undefined));
+    stream.on('data', onData);
+  });
 }
 
 export class FsUpload implements Upload {
@@ -120,8 +165,7 @@ export class FsUpload implements Upload {
       let batch: Buffer[] = [];
       let batchBytes = 0;
       let uncollected = 0;
-      for await (const chunk of stream) {
-        const buf = chunk as Buffer;
+      await eachChunk(stream, (buf) => {
         uncollected += buf.length;
         if (uncollected >= COLLECT_EVERY_BYTES && collect) {
           uncollected = 0;
@@ -133,12 +177,13 @@ export class FsUpload implements Upload {
         this.hash.update(buf);
         batch.push(buf);
         batchBytes += buf.length;
-        if (batchBytes >= WRITE_BATCH_BYTES) {
-          await flushBatch(batch, batchBytes);
-          batch = [];
-          batchBytes = 0;
-        }
-      }
+        if (batchBytes < WRITE_BATCH_BYTES) return undefined;
+        const full = batch;
+        const bytes = batchBytes;
+        batch = [];
+        batchBytes = 0;
+        return flushBatch(full, bytes);
+      });
       if (batchBytes > 0) await flushBatch(batch, batchBytes);
       if (declaredBytes !== Infinity && position - start !== declaredBytes) {
         throw new SizeMismatchError(`the body carried ${position - start} bytes, not the ${declaredBytes} it declared`);

@@ -8,7 +8,7 @@
  * a layer already unpacked is not unpacked again. The record is written last, so an image
  * is listed only when everything it needs is on disk.
  */
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -350,6 +350,12 @@ export class ImageStore {
     }
   }
 
+  /** hasBlob as one synchronous stat (a few microseconds): for the build's and addImage's checks, which are many and small. */
+  hasBlobSync(digest: Digest, size?: number): boolean {
+    const st = statSync(this.layout.blobPath(digest), { throwIfNoEntry: false });
+    return st !== undefined && (size === undefined || st.size === size);
+  }
+
   async openBlob(digest: Digest): Promise<Readable> {
     const path = this.layout.blobPath(digest);
     await stat(path);
@@ -385,8 +391,7 @@ export class ImageStore {
     const diffIds = (image.config.rootfs as { diff_ids?: unknown } | undefined)?.diff_ids;
     if (!Array.isArray(diffIds) || diffIds.length !== image.layers.length || diffIds.some((d, i) => d !== image.layers[i]!.diffId))
       throw new ImageFormatError('image config rootfs.diff_ids do not match the layers');
-    const present = await Promise.all(image.layers.map((l) => this.hasBlob(l.digest, l.size)));
-    const missing = image.layers.find((_, i) => !present[i]);
+    const missing = image.layers.find((l) => !this.hasBlobSync(l.digest, l.size));
     if (missing) throw new ImageFormatError(`layer blob ${missing.digest} is not in the content store`);
     const manifestBytes = Buffer.from(
       JSON.stringify({
@@ -436,7 +441,7 @@ export class ImageStore {
       if (previous && previous.configDigest !== configDigest) await this.keepDangling(previous);
       out.push(record);
     }
-    await rm(this.layout.imageRecordPath(configDigest), { force: true }); // named now: no longer dangling
+    rmSync(this.layout.imageRecordPath(configDigest), { force: true }); // named now: no longer dangling
     return out;
   }
 
@@ -468,7 +473,7 @@ export class ImageStore {
 
   /** Bytes already verified by the caller: temp file, fsync, rename. */
   async putBlob(digest: Digest, bytes: Buffer): Promise<void> {
-    if (await this.hasBlob(digest, bytes.length)) return;
+    if (this.hasBlobSync(digest, bytes.length)) return;
     await this.commitTemp(digest, async (tmp) => {
       const fh = await open(tmp, 'w', 0o644);
       try {

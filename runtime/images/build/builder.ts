@@ -472,7 +472,7 @@ export class Builder {
   private async layersPresent(layers: LayerRecord[]): Promise<boolean> {
     for (const l of layers) {
       if (this.presentBlobs.has(l.digest)) continue;
-      if (!(await this.deps.images.hasBlob(l.digest as Digest))) return false;
+      if (!this.deps.images.hasBlobSync(l.digest as Digest)) return false;
       this.presentBlobs.add(l.digest);
     }
     return true;

@@ -128,7 +128,7 @@ export class ExecManager {
     await writeFile(specFile, spec, { mode: 0o600 });
     const socket = shimSocketPath(this.execRoot, e.id);
     const exitFile = join(dir, 'exit');
-    await launchShim({
+    const monitor = await launchShim({
       bundle: dir,
       socket,
       specFile,
@@ -140,7 +140,6 @@ export class ExecManager {
       stdinOnce: true,
       stderrFile: join(dir, 'shim.log'),
     });
-    const monitor = await ShimClient.connect(socket);
     let stream: Socket | undefined;
     if (attach) {
       const client = await ShimClient.connect(socket);

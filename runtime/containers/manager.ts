@@ -381,7 +381,7 @@ export class ContainerManager {
       const launch = async (passFds: readonly number[]): Promise<ShimClient> => {
         rmSync(this.layout.exitFilePath(id), { force: true });
         mkdirSync(join(this.o.execRoot, 's'), { recursive: true, mode: 0o700 });
-        await launchShim({
+        return launchShim({
           bundle: this.layout.containerDir(id),
           socket,
           specFile: this.layout.initSpecPath(id),
@@ -396,7 +396,6 @@ export class ContainerManager {
           stderrFile: this.layout.shimLogPath(id),
           passFds,
         });
-        return ShimClient.connect(socket);
       };
       // Without mounts (whose fds the shim takes when it is launched) the shim starts while
       // the cgroup and the rootfs are made: it reads the spec file and joins the cgroups

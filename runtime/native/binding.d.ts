@@ -43,6 +43,8 @@ export interface WharfNativeBinding {
    * with `errno` (positive) and `syscall`. */
   /** pipe2(O_CLOEXEC): [read end, write end]. */
   pipe(): [number, number];
+  /** socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC) */
+  socketpair(): [number, number];
   /** mount(2); with `cwd`, relative paths in `data` resolve from there (the process cwd is untouched). */
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null, cwd: string | null): void;
   /** umount2(2) */

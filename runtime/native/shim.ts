@@ -47,8 +47,9 @@ export class ShimError extends Error {
   override name = 'ShimError';
 }
 
-/** Starts a shim; resolves once it listens on its socket. */
-export async function launchShim(o: ShimOptions): Promise<void> {
+/** Starts a shim; resolves once it listens on its socket, with a connection to it (the one
+ * the shim was spawned with: no connect). */
+export async function launchShim(o: ShimOptions): Promise<ShimClient> {
   const args = ['-b', o.bundle, '-s', o.socket, '-H', helperPath(), '-S', o.specFile, '-f', String(o.flags ?? 0), '-x', o.exitFile];
   for (const c of o.cgroupProcs) args.push('-c', c);
   if (o.log) {
@@ -64,12 +65,13 @@ export async function launchShim(o: ShimOptions): Promise<void> {
   // -N: spawned in a session of its own (below) and reaped by us through a pidfd, the shim
   // does not fork away (one process and one scheduling round less per start); when this
   // daemon goes, it is reparented and runs on.
-  args.push('-N');
+  // -C: fd 3 is a socket that, after "ready", stays the first client connection.
+  args.push('-N', '-C');
   // posix_spawn from the addon, not child_process.spawn: a fork of this process (its page
   // tables, hundreds of MB) was the slowest part of a container start (launch -> the shim's
   // main(): 5 ms on a loaded machine); a vfork-style spawn costs the same at any size.
   const n = native();
-  const [readyRead, readyWrite] = n.pipe();
+  const [readyRead, readyWrite] = n.socketpair();
   const ours = [readyWrite];
   let pending: Promise<{ pid: number; pidfd: number }>;
   try {
@@ -96,18 +98,14 @@ export async function launchShim(o: ShimOptions): Promise<void> {
     .wait(spawned.pidfd)
     .catch(() => undefined)
     .finally(() => closeSync(spawned.pidfd));
-  const ready = new Socket({ fd: readyRead, readable: true, writable: false });
-  let text = '';
-  ready.setEncoding('utf8');
-  ready.on('data', (c: string) => (text += c));
-  await new Promise<void>((resolve) => {
-    ready.once('error', () => resolve());
-    ready.once('close', () => resolve());
-  });
-  if (!text.startsWith('ready')) {
+  const client = new ShimClient(new Socket({ fd: readyRead, readable: true, writable: true }));
+  const first = await client.nextLine();
+  if (first !== 'ready') {
+    client.close();
     const why = (await readFile(o.stderrFile, 'utf8').catch(() => '')).trim().split('\n').pop() ?? '';
     throw new ShimError(`the container monitor did not start${why ? `: ${why}` : ''}`);
   }
+  return client;
 }
 
 export interface ExitRecord {
@@ -140,7 +138,7 @@ export class ShimClient {
     }
   };
 
-  private constructor(readonly socket: Socket) {
+  constructor(readonly socket: Socket) {
     socket.on('data', this.onData);
     const end = () => {
       this.ended = true;
@@ -159,6 +157,15 @@ export class ShimClient {
         resolve(new ShimClient(s));
       });
       s.once('error', reject);
+    });
+  }
+
+  /** The next line the shim sends unasked (its "ready"); null: the shim closed. */
+  nextLine(): Promise<string | null> {
+    if (this.ended && this.buffered.indexOf(10) < 0) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.onData(Buffer.alloc(0)); // a line that came before this waiter
     });
   }
 

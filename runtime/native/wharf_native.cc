@@ -573,6 +573,17 @@ Napi::Value Pipe(const Napi::CallbackInfo &info) {
   return out;
 }
 
+// socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC): a connection to a process spawned with one end.
+Napi::Value Socketpair(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) throw SyscallError(env, errno, "socketpair");
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, fds[0]));
+  out.Set(1u, Napi::Number::New(env, fds[1]));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
   exports.Set("resume", Napi::Function::New(env, Resume, "resume"));
@@ -589,6 +600,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cloneFlags", flags);
 
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
+  exports.Set("socketpair", Napi::Function::New(env, Socketpair, "socketpair"));
   exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
   exports.Set("umount", Napi::Function::New(env, Umount, "umount"));
   exports.Set("mknod", Napi::Function::New(env, Mknod, "mknod"));

@@ -18,7 +18,9 @@
  * Usage (every option is set by runtime/native/shim.ts):
  *   wharf-shim -b BUNDLE -s SOCKET -H HELPER -S SPECFILE -f CLONEFLAGS -x EXITFILE
  *              [-c CGROUP_PROCS]... [-l LOGFILE [-m MAXSIZE] [-n MAXFILES]] [-t] [-i] [-o]
- *              [-F N] [-N]
+ *              [-F N] [-N] [-C]
+ *   -C: fd 3 is a connected stream socket, not a pipe: after "ready\n" it stays open as
+ *   the first client connection (the caller's monitor connection, without a connect).
  *   -N: the caller spawned us in a session of our own and reaps us (a pidfd): no fork
  *   away from it (a process and a scheduling round less on every start).
  *   fd 3 on entry: a pipe; the shim writes "ready\n" once its socket listens (or
@@ -98,6 +100,7 @@ static struct {
   int maxfiles, tty, stdin_open, stdin_once;
   int npass;          /* -F: fds 4.. on entry are bind sources for wharf-init */
   int nofork;         /* -N: stay the caller's child (it reaps us) */
+  int conn3;          /* -C: fd 3 becomes the first client after "ready" */
 } opt = {.maxsize = -1, .maxfiles = 1};
 
 /* The bind-source fds (O_PATH) handed to wharf-init as its fds 5...: moved above
@@ -650,7 +653,7 @@ static int client_input(int i) {
 
 static void parse_args(int argc, char **argv) {
   int c;
-  while ((c = getopt(argc, argv, "b:s:H:S:f:x:c:l:m:n:tioF:N")) != -1) {
+  while ((c = getopt(argc, argv, "b:s:H:S:f:x:c:l:m:n:tioF:NC")) != -1) {
     switch (c) {
       case 'b': opt.bundle = optarg; break;
       case 's': opt.socket = optarg; break;
@@ -669,6 +672,7 @@ static void parse_args(int argc, char **argv) {
       case 'o': opt.stdin_once = 1; break;
       case 'F': opt.npass = atoi(optarg); break;
       case 'N': opt.nofork = 1; break;
+      case 'C': opt.conn3 = 1; break;
       default: die("unknown option");
     }
   }
@@ -732,7 +736,16 @@ int main(int argc, char **argv) {
   umask(old);
   if (listen(listen_fd, 16) < 0) die("listen: %s", strerror(errno));
   write_all(3, "ready\n", 6);
-  close(3);
+  if (opt.conn3) {
+    /* the caller's connection: a client as an accepted one (the clone child's dup2 onto
+       fd 3 replaces it there, and close-on-exec keeps it from any exec) */
+    fcntl(3, F_SETFD, FD_CLOEXEC);
+    struct timeval tv = {5, 0};
+    setsockopt(3, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    clients[nclients++] = (struct client){.fd = 3};
+  } else {
+    close(3);
+  }
 
   for (;;) {
     if (state == ST_EXITED) finish();

@@ -53,14 +53,8 @@ export function registerDaemonCommand(program: Command): void {
         process.exit(2);
       };
       if (process.getuid?.() !== 0) fail('the daemon needs root (namespaces, mounts, cgroups)');
-      const { daemonLog } = await import('../daemon/log.js');
-      let log;
-      try {
-        // pino's lines, without pino (runtime/daemon/log.ts): the daemon calls only debug, info, warn and error.
-        log = daemonLog(opts.logLevel, { pid: process.pid, name: 'wharf-daemon' }) as unknown as import('pino').Logger;
-      } catch (e) {
-        return fail((e as Error).message);
-      }
+      const { pino } = await import('pino');
+      const log = pino({ level: opts.logLevel, base: { pid: process.pid, name: 'wharf-daemon' } });
       const { startDaemon } = await import('../daemon/daemon.js');
       const { resolve } = await import('node:path');
       let tls;

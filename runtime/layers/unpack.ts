@@ -33,12 +33,12 @@ import { dirname, join, posix, resolve } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { Decompress as ZstdDecompress } from 'fzstd';
 import * as tar from 'tar-stream';
 import type { Digest } from '../../oci/names.js';
 import type { NodeLayout } from '../layout.js';
 import { copyFileRange, lsetxattr, mknod } from '../native/fs.js';
 import { PaxXattrTap, parseRecords } from './pax-xattrs.js';
+import { zstdDecompressor } from './zstd.js';
 
 export class LayerEscapeError extends Error {
   override name = 'LayerEscapeError';
@@ -617,32 +617,6 @@ async function decompressed(source: Readable): Promise<Readable[]> {
   if (head[0] === 0x1f && head[1] === 0x8b) return [rest, createGunzip()];
   if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return [rest, zstdDecompressor()];
   return [rest];
-}
-
-/** zstd (OCI `tar+zstd` layers) through fzstd's streaming decompressor, as a Transform. */
-export function zstdDecompressor(): Transform {
-  const out = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      try {
-        zstd.push(chunk);
-        done();
-      } catch (err) {
-        done(new LayerFormatError(`layer is not valid zstd: ${(err as Error).message}`));
-      }
-    },
-    flush(done) {
-      try {
-        zstd.push(new Uint8Array(0), true);
-        done();
-      } catch (err) {
-        done(new LayerFormatError(`layer is not valid zstd: ${(err as Error).message}`));
-      }
-    },
-  });
-  const zstd = new ZstdDecompress((data) => {
-    out.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-  });
-  return out;
 }
 
 async function extractInto(source: Readable, dest: string, opts: UnpackOptions): Promise<UnpackResult> {

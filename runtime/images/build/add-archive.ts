@@ -13,7 +13,7 @@ import { open } from 'node:fs/promises';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 
-import { zstdDecompressor } from '../../layers/unpack.js';
+import { zstdDecompressor } from '../../layers/zstd.js';
 
 export type Compression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
 

@@ -750,7 +750,8 @@ export class ContainerManager {
    * machine it competes with the starts that somebody waits for (each entry costs a few
    * dozen syscalls and pool round trips): it runs once no container was started or removed
    * for TRASH_IDLE_MS, so that a burst of `docker run --rm` does not pay it between its
-   * runs, and at the latest TRASH_MAX_WAIT_MS after the oldest entry came.
+   * runs, and at the latest TRASH_MAX_WAIT_MS after the oldest entry came, or when the
+   * daemon stops (after a crash: at the next start).
    */
   private scheduleTrash(): void {
     if (this.trash.length === 0 || this.closing) return;
@@ -1026,11 +1027,12 @@ export class ContainerManager {
   /** The daemon stops: drop the monitor connections and timers; the shims carry on. */
   async detach(): Promise<void> {
     this.closing = true;
-    if (this.trashTimer) clearTimeout(this.trashTimer); // what is left: deleted at the next start
+    if (this.trashTimer) clearTimeout(this.trashTimer);
     for (const c of this.byId.values()) {
       if (c.restartTimer) clearTimeout(c.restartTimer);
       c.monitor?.close();
     }
+    await this.emptyTrash(); // a clean stop leaves no removed container's files behind
     await Promise.all([...this.byId.values()].map((c) => c.saving));
   }
 }

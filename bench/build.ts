@@ -1,5 +1,6 @@
 /**
- * Building the same 4-step Dockerfile side by side in one run (median of N, default 7):
+ * Building the same 4-step Dockerfile side by side in one run (median of N, default 15; the
+ * rows' runs interleaved):
  *
  *   dockerd   `DOCKER_BUILDKIT=0 docker build` against the machine's dockerd (the classic builder)
  *   wharf     the same docker CLI command against `wharf daemon`'s socket
@@ -10,7 +11,7 @@
  * dockerd runs with --bridge=none; a bridge endpoint per RUN would compare unlike work). The Dockerfile: FROM a static busybox base, COPY a
  * small tree, RUN a shell command writing files, CMD. Ratios are wharf / dockerd (goal
  * <= 0.5). Prints the load average beside the figures (the machine is shared).
- * Usage: as root, after a build: node dist/bench/build.js [--runs 7]
+ * Usage: as root, after a build: node dist/bench/build.js [--runs 15]
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -20,7 +21,7 @@ import { startTestWharf } from '../spec-tests/support/wharf.js';
 import { runCommand, startTestDaemon, WHARF_BIN } from '../spec-tests/support/daemon.js';
 
 const argv = process.argv.slice(2);
-const RUNS = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : 7;
+const RUNS = argv.includes('--runs') ? Number(argv[argv.indexOf('--runs') + 1]) : 15;
 const TAG = `wharf-bench-build-${process.pid}:1`;
 
 function median(xs: number[]): number {
@@ -42,12 +43,20 @@ async function timedRun(cmd: string, args: string[], env: NodeJS.ProcessEnv, ids
   return ms;
 }
 
-async function measure(name: string, once: () => Promise<number>): Promise<number> {
-  await once(); // warm-up (and, for the cached rows, the build that fills the cache)
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) times.push(await once());
-  process.stdout.write(`  ${name.padEnd(22)} median ${median(times).toFixed(1).padStart(8)} ms   min ${Math.min(...times).toFixed(1)}   max ${Math.max(...times).toFixed(1)}\n`);
-  return median(times);
+/**
+ * The rows' runs interleaved (a, b, c, a, b, c, ...), so that the shared machine's load
+ * drifts over every row alike; a warm-up run of each first (for the cached rows, the build
+ * that fills the cache). Medians, in the rows' order.
+ */
+async function measureRows(rows: Array<[string, () => Promise<number>]>): Promise<number[]> {
+  for (const [, once] of rows) await once();
+  const times = rows.map(() => [] as number[]);
+  for (let i = 0; i < RUNS; i++) for (const [k, [, once]] of rows.entries()) times[k]!.push(await once());
+  return rows.map(([name], k) => {
+    const t = times[k]!;
+    process.stdout.write(`  ${name.padEnd(22)} median ${median(t).toFixed(1).padStart(8)} ms   min ${Math.min(...t).toFixed(1)}   max ${Math.max(...t).toFixed(1)}\n`);
+    return median(t);
+  });
 }
 
 async function main(): Promise<void> {
@@ -82,13 +91,17 @@ async function main(): Promise<void> {
     const wharfBuild = (extra: string[]) => () => timedRun(process.execPath, [WHARF_BIN, '-H', daemon.host, 'build', '-q', '--network', 'none', ...extra, '-t', TAG, ctx], process.env);
 
     process.stdout.write(`cold (--no-cache), ${RUNS} runs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
-    const coldD = await measure('docker -> dockerd', build(dockerd, ['--no-cache']));
-    const coldW = await measure('docker -> wharf', build(ours, ['--no-cache']));
-    const coldC = await measure('wharf build', wharfBuild(['--no-cache']));
+    const [coldD, coldW, coldC] = (await measureRows([
+      ['docker -> dockerd', build(dockerd, ['--no-cache'])],
+      ['docker -> wharf', build(ours, ['--no-cache'])],
+      ['wharf build', wharfBuild(['--no-cache'])],
+    ])) as [number, number, number];
     process.stdout.write(`fully cached, ${RUNS} runs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
-    const hotD = await measure('docker -> dockerd', build(dockerd, []));
-    const hotW = await measure('docker -> wharf', build(ours, []));
-    const hotC = await measure('wharf build', wharfBuild([]));
+    const [hotD, hotW, hotC] = (await measureRows([
+      ['docker -> dockerd', build(dockerd, [])],
+      ['docker -> wharf', build(ours, [])],
+      ['wharf build', wharfBuild([])],
+    ])) as [number, number, number];
     const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
     process.stdout.write(`ratios (wharf / dockerd; goal <= 0.5x): cold docker CLI ${ratio(coldW, coldD)}, cold wharf CLI ${ratio(coldC, coldD)}, cached docker CLI ${ratio(hotW, hotD)}, cached wharf CLI ${ratio(hotC, hotD)}\n`);
     process.stdout.write(`load after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);

@@ -62,7 +62,8 @@ export async function archivePath(rootfs: string, path: string, containerRef: st
   const top = inContainer === '/' ? '.' : posix.basename(inContainer);
   const add = async (hostPath: string, name: string): Promise<void> => {
     const st = await lstat(hostPath);
-    const base = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+    // the whole st_mode: tar-stream writes its permission bits, and would take 0 as "none" (0644)
+    const base = { name, mode: st.mode, uid: st.uid, gid: st.gid, mtime: st.mtime };
     if (st.isSymbolicLink()) {
       await entry(pack, { ...base, type: 'symlink', linkname: await readlink(hostPath) });
     } else if (st.isDirectory()) {

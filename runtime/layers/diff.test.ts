@@ -167,3 +167,19 @@ test("a container's upper dir: the runtime's mount point stubs stay out of its l
   const f = await writeLayerFromDir(layout, other, { unpack: false });
   assert.ok((await names(await readFile(layout.blobPath(f.digest)))).includes('etc/hostname'));
 });
+
+test('a file and a directory of mode 000 keep mode 000 in the layer (no permission is widened)', async (t) => {
+  const layout = new NodeLayout(await tempRoot(t));
+  const upper = join(await tempRoot(t), 'upper');
+  await mkdir(join(upper, 'etc'), { recursive: true });
+  await writeFile(join(upper, 'etc/shadow'), 'root:!:1::::::\n', { mode: 0o000 });
+  await mkdir(join(upper, 'locked'), { mode: 0o000 });
+  await writeFile(join(upper, 'etc/sticky'), 'x', { mode: 0o1640 });
+  const diff = await writeLayerFromDir(layout, upper, { unpack: false });
+  const by = new Map((await entriesOf(await readFile(layout.blobPath(diff.digest)))).map((e) => [e.name, e]));
+  assert.equal(by.get('etc/shadow')!.mode, 0o000);
+  assert.equal(by.get('etc/shadow')!.body, 'root:!:1::::::\n');
+  assert.equal(by.get('locked/')!.mode, 0o000);
+  assert.equal(by.get('etc/sticky')!.mode, 0o1640);
+  assert.equal(by.get('etc/')!.mode, 0o755);
+});

@@ -126,7 +126,9 @@ export async function packUpperDir(upper: string, pack: tar.Pack, opts: { dropRu
       const host = join(dir, name);
       const rel = prefix + name;
       const st = lstatSync(host);
-      const base = { uid: st.uid, gid: st.gid, mtime: st.mtime, mode: st.mode & 0o7777 };
+      // The whole st_mode, type bits too: tar-stream writes only its permission bits, but it
+      // reads a mode of 0 as "none given" and writes 0644 (0755 for a directory) instead.
+      const base = { uid: st.uid, gid: st.gid, mtime: st.mtime, mode: st.mode };
       if (st.isCharacterDevice() && st.rdev === 0) {
         await addEntry(pack, { ...base, name: prefix + WHITEOUT_PREFIX + name, type: 'file', size: 0, mode: 0o600 });
       } else if (st.isDirectory()) {

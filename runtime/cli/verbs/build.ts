@@ -39,7 +39,8 @@ function packContext(dir: string, rules: IgnoreRule[], keep: Set<string>): tar.P
       const st = await lstat(host);
       const ignored = !keep.has(path) && isIgnored(path, rules);
       if (ignored && !(st.isDirectory() && rules.some((r) => r.exception))) continue;
-      const base = { name: path, mode: st.mode & 0o7777, mtime: st.mtime, uid: 0, gid: 0 };
+      // the whole st_mode: tar-stream writes its permission bits, and would take 0 as "none" (0644)
+      const base = { name: path, mode: st.mode, mtime: st.mtime, uid: 0, gid: 0 };
       if (st.isDirectory()) {
         if (!ignored) await entry(pack, { ...base, type: 'directory' });
         await add(path);

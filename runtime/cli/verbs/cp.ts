@@ -56,7 +56,8 @@ async function packLocal(src: string, as: string) {
   const pack = tar.pack();
   const add = async (abs: string, name: string): Promise<void> => {
     const st = await lstat(abs);
-    const common = { name, mode: st.mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid };
+    // the whole st_mode: tar-stream writes its permission bits, and would take 0 as "none" (0644)
+    const common = { name, mode: st.mode, mtime: st.mtime, uid: st.uid, gid: st.gid };
     if (st.isDirectory()) {
       pack.entry({ ...common, type: 'directory' });
       for (const child of (await readdir(abs)).sort()) await add(join(abs, child), `${name}/${child}`);

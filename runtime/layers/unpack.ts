@@ -32,13 +32,12 @@ import { createRequire } from 'node:module';
 import { dirname, join, posix, resolve } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import type { Digest } from '../../oci/names.js';
 import type { NodeLayout } from '../layout.js';
 import { copyFileRange, lsetxattr, mknod } from '../native/fs.js';
 import { PaxXattrTap, parseRecords } from './pax-xattrs.js';
-import { zstdDecompressor } from './zstd.js';
+import { compressionOf, decompressor } from './compression.js';
 
 export class LayerEscapeError extends Error {
   override name = 'LayerEscapeError';
@@ -271,7 +270,7 @@ class LayerWriter {
     };
 
     if (base.startsWith(WHITEOUT_PREFIX) && header.type !== 'directory') {
-      body.skip();
+      body.discard();
       await this.ensureParents(rel, header.name);
       const parent = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
       if (base === OPAQUE_MARKER) {
@@ -286,7 +285,7 @@ class LayerWriter {
     }
 
     if (rel === '') {
-      body.skip();
+      body.discard();
       if (header.type !== 'directory') throw new LayerFormatError(`layer entry "${header.name}" names the layer root`);
       this.dirMeta.set('', meta);
       return;
@@ -295,7 +294,7 @@ class LayerWriter {
 
     switch (header.type) {
       case 'directory':
-        body.skip();
+        body.discard();
         await this.clear(rel, true);
         await mkdir(meta.path, { recursive: true, mode: 0o755 });
         this.realDirs.add(rel);
@@ -316,7 +315,7 @@ class LayerWriter {
         break;
       }
       case 'symlink':
-        body.skip();
+        body.discard();
         await this.clear(rel, false);
         // The target may point anywhere: it is resolved inside the container at run time,
         // and this writer never follows a symlink (parents are lstat'ed).
@@ -325,7 +324,7 @@ class LayerWriter {
         await lutimes(meta.path, meta.mtime, meta.mtime);
         break;
       case 'link': {
-        body.skip();
+        body.discard();
         const targetName = header.linkname ?? '';
         const target = normalizeEntryPath(targetName);
         if (target === '') throw new LayerEscapeError(header.name, 'is a hard link to the layer root');
@@ -345,7 +344,7 @@ class LayerWriter {
       case 'character-device':
       case 'block-device':
       case 'fifo':
-        body.skip();
+        body.discard();
         await this.clear(rel, false);
         this.special.push({
           op: 'mknod',
@@ -357,7 +356,7 @@ class LayerWriter {
         this.specialMeta.push(meta);
         break;
       default:
-        body.skip();
+        body.discard();
         throw new LayerFormatError(`layer entry "${header.name}": unsupported tar entry type ${header.type}`);
     }
 
@@ -392,7 +391,7 @@ class LayerWriter {
 /** The body of a tar entry, as the writer takes it. */
 interface EntryBody {
   /** the writer does not want it (not a regular file): let it pass */
-  skip(): void;
+  discard(): void;
   /** all of it into the new file `fh` (opened for writing, empty) */
   writeTo(fh: FileHandle): Promise<void>;
 }
@@ -400,7 +399,7 @@ interface EntryBody {
 /** A body streamed by tar-stream. */
 function streamBody(entry: Readable): EntryBody {
   return {
-    skip: () => entry.resume(),
+    discard: () => entry.resume(),
     async writeTo(fh) {
       for await (const chunk of entry) await fh.write(chunk as Buffer);
     },
@@ -417,7 +416,7 @@ const SMALL_BODY = 256 * 1024;
  */
 function fileBody(fd: number, offset: number, size: number): EntryBody {
   return {
-    skip: () => undefined,
+    discard: () => undefined,
     async writeTo(fh) {
       if (size === 0) return;
       if (size <= SMALL_BODY) {
@@ -597,7 +596,7 @@ async function decompressed(source: Readable): Promise<Readable[]> {
   const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let head = Buffer.alloc(0);
   let done = false;
-  while (head.length < 4 && !done) {
+  while (head.length < 6 && !done) {
     const r = await it.next();
     if (r.done) done = true;
     else head = Buffer.concat([head, r.value]);
@@ -614,9 +613,10 @@ async function decompressed(source: Readable): Promise<Readable[]> {
     })(),
     { objectMode: false },
   );
-  if (head[0] === 0x1f && head[1] === 0x8b) return [rest, createGunzip()];
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return [rest, zstdDecompressor()];
-  return [rest];
+  // a layer is a tar, plain, gzip'd or zstd'd (the OCI media types); anything else is read as a tar, and refused as one
+  const compression = compressionOf(head);
+  const decode = compression === 'gzip' || compression === 'zstd' ? decompressor(compression) : undefined;
+  return decode ? [rest, decode] : [rest];
 }
 
 async function extractInto(source: Readable, dest: string, opts: UnpackOptions): Promise<UnpackResult> {

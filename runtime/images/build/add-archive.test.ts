@@ -58,6 +58,6 @@ describe('ADD archive detection (moby isArchivePath)', () => {
     const whole = await readFile(join(dir, 'x.tar.xz'));
     const cut = join(dir, 'cut.tar.xz');
     await writeFile(cut, whole.subarray(0, whole.length - 20));
-    await assert.rejects(readAll(decompressedFile(cut, 'xz')), /xz could not decompress/);
+    await assert.rejects(readAll(decompressedFile(cut, 'xz')), /xz: not a valid xz stream/);
   });
 });

@@ -1,4 +1,4 @@
-/** Both zstd decoders (the zstd program and fzstd in process) on data made by the real zstd. */
+/** The decoders: both zstd ones (the zstd program and fzstd in process), bzip2 and xz, on data made by the real programs. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -6,7 +6,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, test } from 'node:test';
 
-import { zstdDecompressor, zstdProgram } from './zstd.js';
+import { compressionOf, decompressor, findProgram, zstdDecompressor } from './compression.js';
 
 // 8 MiB, half random (incompressible), half repetitive, in several zstd blocks
 const plain = Buffer.concat([randomBytes(4 << 20), Buffer.alloc(4 << 20, 'wharf ')]);
@@ -29,9 +29,22 @@ async function decode(input: Buffer, inProcess: boolean, piece = 64 * 1024): Pro
   return Buffer.concat(out);
 }
 
-describe('zstd decoders', () => {
+describe('compression by magic, and its decoders', () => {
+  test('each compression is known by its first bytes, whatever it is called; plain bytes are none', async () => {
+    const made = { gzip: 'gzip', bzip2: 'bzip2', xz: 'xz', zstd: 'zstd' } as const;
+    for (const [kind, tool] of Object.entries(made)) {
+      const bytes = execFileSync(tool, ['-c'], { input: plain.subarray(0, 1 << 20), maxBuffer: 8 << 20 });
+      assert.equal(compressionOf(bytes.subarray(0, 6)), kind, tool);
+      const chunks: Buffer[] = [];
+      await pipeline(Readable.from([bytes]), decompressor(kind as 'gzip')!, new Writable({ write: (c: Buffer, _e, done) => (chunks.push(c), done()) }));
+      assert.ok(Buffer.concat(chunks).equals(plain.subarray(0, 1 << 20)), `${tool} decodes`);
+    }
+    assert.equal(compressionOf(plain.subarray(0, 6)), 'none');
+    assert.equal(decompressor('none'), undefined);
+  });
+
   test('the zstd program is found on PATH (the package zstd, installed by .ci/run)', () => {
-    assert.match(zstdProgram() ?? '', /\/zstd$/);
+    assert.match(findProgram('zstd') ?? '', /\/zstd$/);
   });
 
   for (const inProcess of [false, true]) {

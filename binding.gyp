@@ -7,6 +7,8 @@
   #                                    (server/http/native/; server/ never loads runtime/'s addon)
   #   build/Release/wharf_accept.node  the registry's accept of every waiting connection at once
   #   build/Release/wharf_execve.node  bin/'s re-exec of `wharf serve` under its V8 flags (same pid)
+  #   build/Release/wharf_sha256.node  an upload's SHA-256 and file writes on libuv's pool
+  #                                    (storage/native/; OpenSSL from the node binary's own exports)
   "targets": [
     {
       "target_name": "wharf_sendfile",
@@ -20,6 +22,15 @@
     {
       "target_name": "wharf_accept",
       "sources": ["server/http/native/accept.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2"]
+    },
+    {
+      "target_name": "wharf_sha256",
+      "sources": ["storage/native/sha256-writer.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
       "cflags!": ["-fno-exceptions"],

@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import { BlobUnknownError, DigestMismatchError } from './errors.js';
 import { FsUpload, hashFile, isNotFound, type UploadOwner } from './fs-upload.js';
 import { Layout } from './layout.js';
+import { createSha256Writer } from './sha256-writer.js';
 import { digestAlgorithm, parseDigest, type Digest } from '../oci/names.js';
 import type { BlobInfo, BlobStore, ByteRange, Upload } from './types.js';
 
@@ -157,7 +158,7 @@ export class FsBlobStore implements BlobStore, UploadOwner {
     const path = this.layout.uploadPath(id);
     const fh = await open(path, 'wx');
     await fh.close();
-    const upload = new FsUpload(this, id, path, createHash('sha256'), 0);
+    const upload = new FsUpload(this, id, path, createSha256Writer(), 0);
     this.keep(upload);
     return upload;
   }
@@ -176,15 +177,22 @@ export class FsBlobStore implements BlobStore, UploadOwner {
 
   async resumeUpload(id: string): Promise<Upload | undefined> {
     if (!isUploadId(id)) return undefined;
-    const open = this.uploads.get(id);
-    if (open) {
-      this.keep(open);
-      return open;
+    const kept = this.uploads.get(id);
+    if (kept) {
+      this.keep(kept);
+      return kept;
     }
     // After a restart: rebuild the hash state from what the file holds.
     const path = this.layout.uploadPath(id);
     try {
-      const { hash, size } = await hashFile(path, 'sha256');
+      const hash = createSha256Writer();
+      const fh = await open(path, 'r');
+      let size: number;
+      try {
+        size = await hash.hashFile(fh.fd, 0);
+      } finally {
+        await fh.close();
+      }
       // Another request may have resumed it while this one was hashing: one object per upload.
       const raced = this.uploads.get(id);
       if (raced) return raced;

@@ -1,7 +1,8 @@
 /**
  * An upload in progress on the filesystem: bytes appended to one file under uploads/,
  * hashed as they arrive (the SHA-256 state lives here between PATCHes and is rebuilt
- * from the file only after a restart). Commit is the fixed pipeline: flush -> verify
+ * from the file only after a restart). The hash and the write of each batch run together
+ * on libuv's pool (sha256-writer.ts), one batch at a time: the JS thread only receives. Commit is the fixed pipeline: flush -> verify
  * digest and size -> move into the blob store -> forget; nothing is re-read to verify.
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -12,9 +13,12 @@ import { finished, type Readable } from 'node:stream';
 import { DigestMismatchError, SizeMismatchError, UploadBusyError, UploadOffsetError, UploadUnknownError } from './errors.js';
 import { digestAlgorithm, type Digest, type DigestAlgorithm } from '../oci/names.js';
 import type { AppendOptions, BlobInfo, ByteRange, Upload } from './types.js';
+import type { Sha256Writer } from './sha256-writer.js';
 
-/** Appends are gathered into writes of about this size. */
+/** Appends are gathered into writes of at least this size (more when more arrived during the last write). */
 const WRITE_BATCH_BYTES = 1 << 20;
+/** The stream pauses while this much waits for the write in flight. */
+const MAX_PENDING_BYTES = 8 << 20;
 const SYNC_AHEAD_BYTES = 64 << 20;
 const HASH_READ_BYTES = 4 << 20;
 
@@ -102,7 +106,8 @@ export class FsUpload implements Upload {
     private readonly store: UploadOwner,
     readonly id: string,
     private readonly path: string,
-    private hash: Hash,
+    /** the SHA-256 of the bytes so far, and the writer of the next ones */
+    private hash: Sha256Writer,
     private bytes: number,
   ) {}
 
@@ -120,6 +125,7 @@ export class FsUpload implements Upload {
     if (offset !== this.bytes) throw new UploadOffsetError(this.bytes, offset);
     this.busy = true;
     const savedHash = this.hash.copy();
+    const hash = this.hash;
     const start = this.bytes;
     let fh: FileHandle;
     try {
@@ -130,70 +136,90 @@ export class FsUpload implements Upload {
       if (isNotFound(err)) throw new UploadUnknownError(this.id);
       throw err;
     }
-    let position = start;
-    // One write in flight (or options.writesInFlight) while the next batch arrives, and the
-    // kernel's write-back is started every SYNC_AHEAD_BYTES, so the fsync at commit has
-    // little left to do. `writing` settles once every write so far did, in order.
-    const maxInFlight = Math.max(1, options.writesInFlight ?? 1);
-    const inFlight: Promise<unknown>[] = [];
+    const fd = fh.fd;
     const collect = options.collectYoung ?? true ? collectYoung : undefined;
-    let writing: Promise<unknown> = Promise.resolve();
+    // One writer per upload: a job hashes and writes one batch while the next one gathers
+    // what arrives meanwhile (at least WRITE_BATCH_BYTES, or the rest at the end); the
+    // stream pauses only when MAX_PENDING_BYTES wait. The kernel's write-back is started
+    // every SYNC_AHEAD_BYTES, so the fsync at commit has little left to do.
+    let received = 0;
+    let position = start;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let ended = false;
+    let writing: Promise<void> | undefined;
+    let failure: { error: unknown } | undefined;
+    let room: { resolve: () => void; reject: (err: unknown) => void } | undefined;
     let syncing: Promise<unknown> = Promise.resolve();
     let unsynced = 0;
-    const flushBatch = async (batch: Buffer[], bytes: number): Promise<void> => {
-      while (inFlight.length >= maxInFlight) await inFlight.shift();
-      const end = position + bytes;
-      const write = fh.writev(batch, position);
-      writing = maxInFlight === 1 ? write : Promise.all([writing, write]);
-      if (options.onWritten) {
-        const told = options.onWritten;
-        writing = writing.then(() => told(end));
-      }
-      // Awaited later; marked handled now so a failing write cannot become an unhandled rejection.
-      writing.catch(() => undefined);
-      inFlight.push(writing);
-      position = end;
-      unsynced += bytes;
-      if (syncAhead && unsynced >= SYNC_AHEAD_BYTES) {
-        await syncing;
-        syncing = writing.then(() => fh.datasync());
-        syncing.catch(() => undefined);
-        unsynced = 0;
+    const drain = async (): Promise<void> => {
+      try {
+        while (pendingBytes >= WRITE_BATCH_BYTES || (ended && pendingBytes > 0)) {
+          const chunks = pending;
+          const bytes = pendingBytes;
+          const end = position + bytes;
+          pending = [];
+          pendingBytes = 0;
+          room?.resolve();
+          room = undefined;
+          await hash.write(fd, position, chunks);
+          position = end;
+          options.onWritten?.(end);
+          unsynced += bytes;
+          if (syncAhead && unsynced >= SYNC_AHEAD_BYTES) {
+            unsynced = 0;
+            await syncing;
+            syncing = fh.datasync();
+            // Awaited at the end; marked handled now so a failing sync cannot become an unhandled rejection.
+            syncing.catch(() => undefined);
+          }
+        }
+      } catch (err) {
+        failure ??= { error: err };
+        room?.reject(err);
+        room = undefined;
+      } finally {
+        writing = undefined;
       }
     };
+    const kick = () => {
+      if (writing === undefined && (pendingBytes >= WRITE_BATCH_BYTES || (ended && pendingBytes > 0))) writing = drain();
+    };
     try {
-      let batch: Buffer[] = [];
-      let batchBytes = 0;
       let uncollected = 0;
       await eachChunk(stream, (buf) => {
+        if (failure) throw failure.error;
         uncollected += buf.length;
         if (uncollected >= COLLECT_EVERY_BYTES && collect) {
           uncollected = 0;
           collect({ type: 'minor' });
         }
-        if (position + batchBytes + buf.length - start > declaredBytes) {
-          throw new SizeMismatchError(`the body is longer than the ${declaredBytes} bytes it declared`);
-        }
-        this.hash.update(buf);
-        batch.push(buf);
-        batchBytes += buf.length;
-        if (batchBytes < WRITE_BATCH_BYTES) return undefined;
-        const full = batch;
-        const bytes = batchBytes;
-        batch = [];
-        batchBytes = 0;
-        return flushBatch(full, bytes);
+        received += buf.length;
+        if (received > declaredBytes) throw new SizeMismatchError(`the body is longer than the ${declaredBytes} bytes it declared`);
+        pending.push(buf);
+        pendingBytes += buf.length;
+        kick();
+        if (pendingBytes < MAX_PENDING_BYTES || writing === undefined) return undefined;
+        return new Promise<void>((resolve, reject) => (room = { resolve, reject }));
       });
-      if (batchBytes > 0) await flushBatch(batch, batchBytes);
-      if (declaredBytes !== Infinity && position - start !== declaredBytes) {
-        throw new SizeMismatchError(`the body carried ${position - start} bytes, not the ${declaredBytes} it declared`);
+      if (declaredBytes !== Infinity && received !== declaredBytes) {
+        throw new SizeMismatchError(`the body carried ${received} bytes, not the ${declaredBytes} it declared`);
       }
-      await writing;
+      ended = true;
+      for (;;) {
+        if (failure) throw failure.error;
+        kick();
+        if (writing === undefined) break;
+        await writing;
+      }
       await syncing;
       this.bytes = position;
       return this.bytes;
     } catch (err) {
       // Nothing of a failed chunk is kept: the file and the hash go back to where they were.
+      ended = false;
+      pending = [];
+      pendingBytes = 0;
       await Promise.allSettled([writing, syncing]);
       this.hash = savedHash;
       await fh.truncate(start).catch(() => undefined);
@@ -247,7 +273,7 @@ export class FsUpload implements Upload {
 
   private async currentDigest(expected: Digest): Promise<string> {
     const algorithm = digestAlgorithm(expected);
-    if (algorithm === 'sha256') return `sha256:${this.hash.copy().digest('hex')}`;
+    if (algorithm === 'sha256') return `sha256:${this.hash.digest()}`;
     // Only sha256 is kept running; other algorithms are rare and hashed from the file.
     const { hash } = await hashFile(this.path, algorithm);
     return `${algorithm}:${hash.digest('hex')}`;

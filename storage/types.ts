@@ -69,8 +69,6 @@ export interface AppendOptions {
    * and it holds no chunk long enough for the natural scavenges to promote it.
    */
   collectYoung?: boolean;
-  /** Writes that may be in flight at once (default 1): a cache fill lets reception run ahead of the disk. */
-  writesInFlight?: number;
 }
 
 /** A file still being written (a cache fill), sent by sendfile(2) as it grows. */

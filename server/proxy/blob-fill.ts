@@ -23,12 +23,6 @@ import type { BlobResponse } from '../../oci/client.js';
 
 /** A stream follower reads the growing file in batches of at least this much (or to its end). */
 const FOLLOW_BATCH_BYTES = 1 << 20;
-/**
- * Writes of a fill in flight at once (1 MiB each): reception, and with it the readers,
- * does not stall on each write's latency. With one in flight, chunks waited in the socket
- * and the parser long enough to be promoted (up to 40 mark-compacts per 384 MiB, measured).
- */
-const FILL_WRITES_IN_FLIGHT = 4;
 
 export class BlobFill extends EventEmitter {
   /** filling -> verified (every byte written, digest and size right) -> committed; or failed */
@@ -75,7 +69,6 @@ export class BlobFill extends EventEmitter {
       await upload.append(response.body, 0, this.size, {
         syncAhead: false,
         collectYoung: false,
-        writesInFlight: FILL_WRITES_IN_FLIGHT,
         onWritten: (size) => {
           this.written = size;
           this.emit('progress');

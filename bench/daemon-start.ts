@@ -9,7 +9,8 @@
  *   API -> wharf rm      the same with create, start, wait, DELETE (no AutoRemove)
  *   crun / runc          `<runtime> run --bundle` of the same rootfs (mounted once)
  *
- * Then the daemon's RSS idle with 20 containers running, and the shims' RSS.
+ * Then the daemon's RSS with 20 containers running, 2 s and 30 s after the last start
+ * (idle: the goal is read at 30 s), and the shims' RSS.
  * Usage: as root, after a build: node dist/bench/daemon-start.js [--runs 30]
  */
 import { spawn, execFile } from 'node:child_process';
@@ -151,11 +152,20 @@ async function main(): Promise<void> {
     // Idle footprint with 20 containers running.
     if (!want('rss')) return;
     for (let i = 0; i < 20; i++) await must('docker', ['-H', daemon.host, 'run', '-d', '--network', 'none', ref, '/pause'], ours);
+    // Idle: nothing asks the daemon anything for 30 s. V8 gives memory back only once the
+    // isolate has been quiet a while (its memory reducer: ~12 s here), so the RSS 2 s after
+    // the last start is shown too, and the goal is read at 30 s.
+    const pid = daemon.process().pid!;
     await new Promise((res) => setTimeout(res, 2000));
+    const daemonRssBusy = await rssKiB(pid);
+    await new Promise((res) => setTimeout(res, 28_000));
     const shimPids = (await execFileP('pgrep', ['-f', `wharf-shim -b ${daemon.root}`])).stdout.split('\n').filter(Boolean).map(Number);
     const shimRss = await Promise.all(shimPids.map(rssKiB));
-    const daemonRss = await rssKiB(daemon.process().pid!);
-    process.stdout.write(`footprint with 20 containers running: daemon RSS ${(daemonRss / 1024).toFixed(1)} MiB (goal <= 60), shims ${shimPids.length} x median ${(median(shimRss) / 1024).toFixed(2)} MiB (goal <= 1)\n`);
+    const daemonRss = await rssKiB(pid);
+    const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+    process.stdout.write(
+      `footprint with 20 containers running: daemon RSS idle 30 s ${mib(daemonRss)} (goal <= 60; 2 s after the last start ${mib(daemonRssBusy)}), shims ${shimPids.length} x median ${(median(shimRss) / 1024).toFixed(2)} MiB (goal <= 1)\n`,
+    );
   } finally {
     const ids = (await runCommand('docker', ['-H', daemon.host, 'ps', '-aq'], { env: ours })).stdout.split('\n').filter(Boolean);
     if (ids.length > 0) await runCommand('docker', ['-H', daemon.host, 'rm', '-f', ...ids], { env: ours });

@@ -25,6 +25,8 @@ import { registerBuildRoutes } from './build.js';
 import { NetworkManager } from '../network/endpoints.js';
 import { DEFAULT_BIP, DEFAULT_BRIDGE, DEFAULT_POOL, type NetworkOptions } from '../network/networks.js';
 import { registerNetworkRoutes } from './networks.js';
+import { IdleHeapTrim } from './idle-trim.js';
+import { trimHeap } from '../native/spawn.js';
 
 export interface DaemonOptions {
   root: string;
@@ -80,9 +82,11 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const deps: DaemonDeps = { layout, images, defaultRegistry: o.defaultRegistry, containers, events, log: o.log };
   const router = buildRouter(deps, [(r, d) => registerSystemRoutes(r, d, { id, cgroupVersion }), registerImageRoutes, (r) => registerContainerRoutes(r, deps, containers), (r) => registerCommitRoute(r, deps, containers), (r) => registerExecRoutes(r, containers, execs), (r) => registerVolumeRoutes(r, volumes, containers), (r) => registerBuildRoutes(r, deps, containers), (r) => registerNetworkRoutes(r, containers, network)]);
   const listeners: Listener[] = [];
+  const idle = new IdleHeapTrim(trimHeap);
   try {
-    for (const a of addresses) listeners.push(await listen(a, router, o.log, { ...(gid !== undefined ? { gid } : {}), ...(o.tls ? { tls: o.tls } : {}) }));
+    for (const a of addresses) listeners.push(await listen(a, router, o.log, { ...(gid !== undefined ? { gid } : {}), ...(o.tls ? { tls: o.tls } : {}), onRequest: () => idle.touch() }));
   } catch (e) {
+    idle.stop();
     await Promise.all(listeners.map((l) => l.close()));
     await containers.detach();
     network.close();
@@ -93,6 +97,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     listeners,
     containers,
     async close() {
+      idle.stop();
       await Promise.all(listeners.map((l) => l.close()));
       await containers.detach();
       network.close();

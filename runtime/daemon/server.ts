@@ -75,9 +75,19 @@ export interface Listener {
 }
 
 /** Listens on one address with the router; a unix socket gets mode 0660 and the group. */
-export async function listen(address: ListenAddress, router: Router, log: Logger, opts: { gid?: number; tls?: TlsFiles } = {}): Promise<Listener> {
-  const onRequest = (req: IncomingMessage, res: ServerResponse) => void router.dispatch(req, res, undefined, log);
+export async function listen(
+  address: ListenAddress,
+  router: Router,
+  log: Logger,
+  opts: { gid?: number; tls?: TlsFiles; /** told of every request and upgrade */ onRequest?: () => void } = {},
+): Promise<Listener> {
+  const seen = opts.onRequest ?? (() => undefined);
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    seen();
+    void router.dispatch(req, res, undefined, log);
+  };
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    seen();
     socket.on('error', () => socket.destroy());
     void router.dispatch(req, undefined, { socket, head }, log);
   };

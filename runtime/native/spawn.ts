@@ -407,6 +407,11 @@ function checkStdio(stdio: unknown): [number, number, number] {
   return stdio as [number, number, number];
 }
 
+/** malloc_trim(0): glibc returns the free pages of its heaps to the kernel (an idle daemon). */
+export function trimHeap(): void {
+  native().trimHeap();
+}
+
 /* ---------- processes ---------- */
 
 /** A pipe (both ends close-on-exec) for a container's stdio: the child end is dup'ed into

@@ -33,6 +33,8 @@
 //   lgetxattr(path, name) -> Buffer                      never follows a symlink
 //   mountFlags, umountFlags: the MS_* / MNT_* values the wrapper may pass.
 //   attachDeviceProgram(cgroupDir, insns)  cgroup v2 devices: devices_bpf.cc
+//   trimHeap() -> undefined                              malloc_trim(0): glibc gives the
+//       free pages of its heaps back to the kernel (the daemon, once idle)
 //
 // The cloned child of this multithreaded process runs only raw syscalls on data
 // prepared before clone: no malloc, no locks, no C++, no JS.
@@ -58,6 +60,7 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <spawn.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <optional>
@@ -547,6 +550,11 @@ Napi::Value Lsetxattr(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+Napi::Value TrimHeap(const Napi::CallbackInfo &info) {
+  malloc_trim(0);
+  return info.Env().Undefined();
+}
+
 Napi::Value Lgetxattr(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path = StringArg(info, 0, "lgetxattr: path");
@@ -606,6 +614,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mknod", Napi::Function::New(env, Mknod, "mknod"));
   exports.Set("lsetxattr", Napi::Function::New(env, Lsetxattr, "lsetxattr"));
   exports.Set("lgetxattr", Napi::Function::New(env, Lgetxattr, "lgetxattr"));
+  exports.Set("trimHeap", Napi::Function::New(env, TrimHeap, "trimHeap"));
   Napi::Object ms = Napi::Object::New(env);
   ms.Set("rdonly", Napi::Number::New(env, MS_RDONLY));
   ms.Set("nosuid", Napi::Number::New(env, MS_NOSUID));

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { capabilityMask, DOCKER_DEFAULT_CAPABILITY_NAMES, tweakCapabilities } from './capabilities.js';
-import { compileSeccomp, compileSeccompCached, dockerDefaultProfile, SeccompProfileError, type SeccompProfile } from './seccomp.js';
+import { compileSeccomp, compileSeccompCached, dockerDefaultProfile, runtimeSpecSeccomp, SeccompProfileError, type SeccompProfile } from './seccomp.js';
 
 const DEFAULT_CAPS = capabilityMask(DOCKER_DEFAULT_CAPABILITY_NAMES);
 const x64 = { arch: 'x64', kernel: '6.1.0-18-amd64' };
@@ -43,6 +43,19 @@ describe('seccomp profile compiler (Docker format)', () => {
     }
     // Other architectures' rules are excluded.
     for (const name of ['s390_runtime_instr', 'riscv_flush_icache', 'arm_fadvise64_64']) assert.equal(m.get(name), undefined, name);
+  });
+
+  test("the runtime-spec's linux.seccomp (what moby hands runc or crun): this machine's arches, the rules the caps keep, no includes/excludes", () => {
+    const spec = runtimeSpecSeccomp(dockerDefaultProfile(), { capabilities: DEFAULT_CAPS, ...x64 });
+    assert.equal(spec.defaultAction, 'SCMP_ACT_ERRNO');
+    assert.equal(spec.defaultErrnoRet, 1);
+    assert.deepEqual(spec.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+    const names = new Set(spec.syscalls.flatMap((r) => r.names));
+    for (const name of ['read', 'execve', 'clone']) assert.ok(names.has(name), name);
+    for (const name of ['mount', 'unshare', 'bpf']) assert.ok(!names.has(name), name);
+    for (const r of spec.syscalls) assert.deepEqual(Object.keys(r).filter((k) => !['names', 'action', 'errnoRet', 'args'].includes(k)), []);
+    const admin = runtimeSpecSeccomp(dockerDefaultProfile(), { capabilities: capabilityMask(tweakCapabilities({ add: ['SYS_ADMIN'] })), ...x64 });
+    assert.ok(admin.syscalls.some((r) => r.names.includes('mount') && r.action === 'SCMP_ACT_ALLOW'));
   });
 
   test('argument filters: clone without namespace flags, clone3 ENOSYS, personality values, socket families', () => {

@@ -156,8 +156,20 @@ function action(what: string, name: unknown, errnoRet: unknown, fallbackErrno: n
   return [word, 0];
 }
 
-/** moby's setupSeccomp, then the compact list. Throws SeccompProfileError on a malformed profile. */
-export function compileSeccomp(profile: SeccompProfile, ctx: CompileContext): CompiledSeccomp {
+/** The runtime-spec's linux.seccomp: what moby's setupSeccomp hands runc or crun. */
+export interface RuntimeSpecSeccomp {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  architectures: string[];
+  syscalls: { names: string[]; action: string; errnoRet?: number; args?: SeccompArg[] }[];
+}
+
+/**
+ * moby's setupSeccomp: the architectures of this machine, the rules that this container's
+ * arch, capabilities and kernel keep, every action and operator checked. Throws
+ * SeccompProfileError on a malformed profile.
+ */
+export function runtimeSpecSeccomp(profile: SeccompProfile, ctx: CompileContext): RuntimeSpecSeccomp {
   if (typeof profile !== 'object' || profile === null || Array.isArray(profile)) throw new SeccompProfileError('a seccomp profile must be a JSON object');
   const [goArch, nativeArch] = NODE_ARCH[ctx.arch ?? process.arch] ?? [ctx.arch ?? process.arch, ''];
   const kernel = ctx.kernel ?? release();
@@ -168,21 +180,18 @@ export function compileSeccomp(profile: SeccompProfile, ctx: CompileContext): Co
   if (profile.architectures?.length && profile.archMap?.length) {
     throw new SeccompProfileError("both 'architectures' and 'archMap' are specified in the seccomp profile, use either 'architectures' or 'archMap'");
   }
-  const scmpArches: string[] = [];
-  if (Array.isArray(profile.architectures)) scmpArches.push(...profile.architectures);
+  const architectures: string[] = [];
+  if (Array.isArray(profile.architectures)) architectures.push(...profile.architectures);
   for (const a of profile.archMap ?? []) {
     if (a.architecture === nativeArch) {
-      scmpArches.push(a.architecture, ...(a.subArchitectures ?? []));
+      architectures.push(a.architecture, ...(a.subArchitectures ?? []));
       break;
     }
   }
-  const arches = scmpArches.map((a) => {
-    const n = ARCHES[a];
-    if (!n) throw new SeccompProfileError(`unknown architecture ${JSON.stringify(a)}`);
-    return n;
-  });
-  const [defaultAction, defaultErrno] = action('defaultAction', profile.defaultAction, profile.defaultErrnoRet, EPERM);
-  const rules: string[] = [];
+  for (const a of architectures) if (!ARCHES[a]) throw new SeccompProfileError(`unknown architecture ${JSON.stringify(a)}`);
+  action('defaultAction', profile.defaultAction, profile.defaultErrnoRet, EPERM);
+  const out: RuntimeSpecSeccomp = { defaultAction: profile.defaultAction, architectures, syscalls: [] };
+  if (profile.defaultErrnoRet !== undefined) out.defaultErrnoRet = profile.defaultErrnoRet;
   const syscalls = profile.syscalls ?? [];
   if (!Array.isArray(syscalls)) throw new SeccompProfileError('"syscalls" must be an array');
   syscalls.forEach((call, i) => {
@@ -203,20 +212,37 @@ export function compileSeccomp(profile: SeccompProfile, ctx: CompileContext): Co
       if (inc.caps?.length && !inc.caps.every((c) => bounding.includes(c))) return;
       if (inc.minKernel && !kernelAtLeast(kernel, inc.minKernel)) return;
     }
-    const [act, errno] = action(what, call.action, call.errnoRet, EPERM);
-    if (act === defaultAction && errno === defaultErrno) return;
-    if (names.length === 0) return;
-    const args = call.args ?? [];
-    const conds = args.map((a, j) => {
-      const op = OPS[a.op];
-      if (!op) throw new SeccompProfileError(`${what}.args[${j}]: unknown op ${JSON.stringify(a.op)}`);
-      const index = uint(`${what}.args[${j}].index`, a.index, 5);
-      const value = uint(`${what}.args[${j}].value`, a.value, Number.MAX_SAFE_INTEGER);
-      const two = a.valueTwo === undefined ? 0 : uint(`${what}.args[${j}].valueTwo`, a.valueTwo, Number.MAX_SAFE_INTEGER);
-      return `${index} ${op} ${value} ${two}`;
+    action(what, call.action, call.errnoRet, EPERM);
+    const args = (call.args ?? []).map((a, j) => {
+      if (!OPS[a.op]) throw new SeccompProfileError(`${what}.args[${j}]: unknown op ${JSON.stringify(a.op)}`);
+      const arg: SeccompArg = {
+        index: uint(`${what}.args[${j}].index`, a.index, 5),
+        value: uint(`${what}.args[${j}].value`, a.value, Number.MAX_SAFE_INTEGER),
+        op: a.op,
+      };
+      if (a.valueTwo !== undefined) arg.valueTwo = uint(`${what}.args[${j}].valueTwo`, a.valueTwo, Number.MAX_SAFE_INTEGER);
+      return arg;
     });
-    rules.push([act, errno, conds.length, ...conds, ...names].join(' '));
+    const rule: RuntimeSpecSeccomp['syscalls'][number] = { names, action: call.action };
+    if (call.errnoRet !== undefined && call.errnoRet !== null) rule.errnoRet = call.errnoRet;
+    if (args.length > 0) rule.args = args;
+    out.syscalls.push(rule);
   });
+  return out;
+}
+
+/** runtimeSpecSeccomp, then the compact list (see the header). */
+export function compileSeccomp(profile: SeccompProfile, ctx: CompileContext): CompiledSeccomp {
+  const spec = runtimeSpecSeccomp(profile, ctx);
+  const arches = spec.architectures.map((a) => ARCHES[a]!);
+  const [defaultAction, defaultErrno] = action('defaultAction', spec.defaultAction, spec.defaultErrnoRet, EPERM);
+  const rules: string[] = [];
+  for (const call of spec.syscalls) {
+    const [act, errno] = action('', call.action, call.errnoRet, EPERM);
+    if ((act === defaultAction && errno === defaultErrno) || call.names.length === 0) continue;
+    const conds = (call.args ?? []).map((a) => `${a.index} ${OPS[a.op]} ${a.value} ${a.valueTwo ?? 0}`);
+    rules.push([act, errno, conds.length, ...conds, ...call.names].join(' '));
+  }
   return { defaultAction: `${defaultAction} ${defaultErrno}`, arches, rules };
 }
 

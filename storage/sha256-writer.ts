@@ -2,7 +2,7 @@
  * An upload's running SHA-256 together with its file writes: each batch of chunks is hashed
  * and pwritev(2)n at its offset by one job on libuv's thread pool (storage/native/
  * sha256-writer.cc -> build/Release/wharf_sha256.node), so the JS thread only receives
- * bytes and hands the Buffers over, uncopied. The hash ran on the JS thread before: 0.65 s
+ * bytes and hands the Buffers over (fs-upload.ts's slabs). The hash ran on the JS thread before: 0.65 s
  * of it per cold-pulled GiB (perf), Node's crypto at ~1.1-1.45 GB/s; on the pool the hash
  * of a group runs while the group is in the cache and its write follows (256 MiB: 210 ms
  * for both vs 240 ms hash + 55 ms writev in JS, measured). One job at a time per upload,

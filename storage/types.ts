@@ -62,13 +62,6 @@ export interface AppendOptions {
    * the disk, and it fsyncs once, at commit.
    */
   syncAhead?: boolean;
-  /**
-   * Ask V8 for a minor GC every few MiB of the stream (default true, when `gc` is exposed):
-   * keeps a push's RSS down. A cache fill passes false: there the forced scavenges kept
-   * starting incremental marking, a mark-compact every ~30 MiB of the fill (measured),
-   * and it holds no chunk long enough for the natural scavenges to promote it.
-   */
-  collectYoung?: boolean;
 }
 
 /** A file still being written (a cache fill), sent by sendfile(2) as it grows. */

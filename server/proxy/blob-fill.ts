@@ -68,7 +68,6 @@ export class BlobFill extends EventEmitter {
       }
       await upload.append(response.body, 0, this.size, {
         syncAhead: false,
-        collectYoung: false,
         onWritten: (size) => {
           this.written = size;
           this.emit('progress');

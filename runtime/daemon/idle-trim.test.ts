@@ -24,9 +24,12 @@ test('trims once per quiet spell, never in a tick that saw a request', () => {
   t.stop();
 });
 
-test("the native malloc_trim runs and leaves the process's heap working", () => {
+test("the native trim (V8's low-memory GCs, then malloc_trim) runs and leaves the process's heap working", () => {
+  const live = new Map(Array.from({ length: 1000 }, (_, i) => [i, { i, s: String(i).repeat(20) }]));
   const keep = Array.from({ length: 1000 }, (_, i) => Buffer.alloc(4096, i));
   keep.length = 10;
   trimHeap();
   assert.equal(Buffer.concat(keep).length, 10 * 4096);
+  assert.equal(keep[9]![0], 9);
+  assert.equal(live.get(999)?.s, '999'.repeat(20));
 });

@@ -53,7 +53,7 @@ export interface WharfNativeBinding {
   mknod(path: string, mode: number, major: number, minor: number): void;
   lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
   lgetxattr(path: string, name: string): Buffer;
-  /** malloc_trim(0) */
+  /** V8's LowMemoryNotification, then malloc_trim(0) */
   trimHeap(): void;
   /** copy_file_range(2) on a pool thread (copy_range.cc): resolves with the bytes copied. */
   copyFileRange(inFd: number, inOffset: number, outFd: number, outOffset: number, length: number): Promise<number>;

@@ -407,7 +407,7 @@ function checkStdio(stdio: unknown): [number, number, number] {
   return stdio as [number, number, number];
 }
 
-/** malloc_trim(0): glibc returns the free pages of its heaps to the kernel (an idle daemon). */
+/** An idle daemon's memory back to the kernel: V8's LowMemoryNotification, then glibc's malloc_trim(0). */
 export function trimHeap(): void {
   native().trimHeap();
 }

@@ -33,12 +33,14 @@
 //   lgetxattr(path, name) -> Buffer                      never follows a symlink
 //   mountFlags, umountFlags: the MS_* / MNT_* values the wrapper may pass.
 //   attachDeviceProgram(cgroupDir, insns)  cgroup v2 devices: devices_bpf.cc
-//   trimHeap() -> undefined                              malloc_trim(0): glibc gives the
-//       free pages of its heaps back to the kernel (the daemon, once idle)
+//   trimHeap() -> undefined                              the daemon, once idle: V8's
+//       LowMemoryNotification (full GCs that compact and give free pages back), then
+//       malloc_trim(0) (glibc gives the free pages of its heaps back to the kernel)
 //
 // The cloned child of this multithreaded process runs only raw syscalls on data
 // prepared before clone: no malloc, no locks, no C++, no JS.
 #include <napi.h>
+#include <v8.h>
 #include <uv.h>
 
 #include "devices_bpf.h"
@@ -551,6 +553,7 @@ Napi::Value Lsetxattr(const Napi::CallbackInfo &info) {
 }
 
 Napi::Value TrimHeap(const Napi::CallbackInfo &info) {
+  v8::Isolate::GetCurrent()->LowMemoryNotification();
   malloc_trim(0);
   return info.Env().Undefined();
 }

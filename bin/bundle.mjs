@@ -143,7 +143,7 @@ const main = join(bin, 'wharf-main.js');
 copyFileSync(entry, `${main}.${process.pid}`);
 renameSync(`${main}.${process.pid}`, main);
 
-const stub = `#!/usr/bin/env -S node --
+const stub = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS WHARF_NODE_EXTRA_CA_CERTS=\${NODE_EXTRA_CA_CERTS} node --
 ${MARK} (see there).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -27,6 +27,16 @@
  * The re-exec is an execve(2) by a tiny addon (bin/native/execve.cc -> wharf_execve.node):
  * the pid stays, so `npm start`'s child, a pid file or a supervisor still name the process.
  * Without the addon it runs as started, only with a larger heap.
+ *
+ * NODE_EXTRA_CA_CERTS: node parses the CA bundles it names as it starts, before any of our
+ * code runs (`node -e 0`: 60 ms with /etc/ssl/certs/ca-certificates.crt, 20 ms without).
+ * The client verbs talk to the daemon over a unix socket and never use TLS, so the `wharf`
+ * bin's shebang starts node without the variable and hands its value over as
+ * WHARF_NODE_EXTRA_CA_CERTS (`env -S -u NODE_EXTRA_CA_CERTS
+ * WHARF_NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node --`). restoreExtraCaCerts puts it
+ * back for the processes a verb starts, and the verbs that use TLS themselves (TLS_VERBS)
+ * re-exec so that node loads it: serve and daemon re-exec anyway, gc, import and export
+ * only then.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -41,17 +51,37 @@ const UNDER: Record<string, { flags: readonly string[]; env?: Record<string, str
   daemon: { flags: DAEMON_V8_FLAGS, env: { MALLOC_ARENA_MAX: '2' } },
 };
 
+/** The verbs that make TLS connections in their own process (registries, upstreams). */
+export const TLS_VERBS: ReadonlySet<string> = new Set(['serve', 'daemon', 'gc', 'import', 'export']);
+
+/**
+ * NODE_EXTRA_CA_CERTS as the user set it, back in `env` (the shebang started node without
+ * it; see the header). True when node itself started without it although it was set.
+ */
+export function restoreExtraCaCerts(env: NodeJS.ProcessEnv): boolean {
+  const saved = env.WHARF_NODE_EXTRA_CA_CERTS;
+  if (saved === undefined) return false; // not started by the shebang: node read it itself
+  delete env.WHARF_NODE_EXTRA_CA_CERTS;
+  if (saved === '' || env.NODE_EXTRA_CA_CERTS !== undefined) return false;
+  env.NODE_EXTRA_CA_CERTS = saved;
+  return true;
+}
+
 interface ExecveAddon {
   execve(file: string, argv: string[], env: string[]): never;
 }
 
-/** For `wharf serve` or `wharf daemon` started without its flags: execve this node with them added; otherwise returns. */
-export function reexecUnderVerbFlags(argv: string[], env: NodeJS.ProcessEnv): void {
+/**
+ * For `wharf serve` or `wharf daemon` started without its flags, or a TLS verb whose node
+ * started without the user's NODE_EXTRA_CA_CERTS (`caCertsLeftOut`): execve this node with
+ * the flags added and the environment as it is now; otherwise returns.
+ */
+export function reexecUnderVerbFlags(argv: string[], env: NodeJS.ProcessEnv, caCertsLeftOut = false): void {
   const verb = argv[2];
-  const under = verb !== undefined ? UNDER[verb] : undefined;
+  const under = verb !== undefined ? (UNDER[verb] ?? (caCertsLeftOut && TLS_VERBS.has(verb) ? { flags: [] } : undefined)) : undefined;
   if (!under) return;
   const missing = under.flags.filter((f) => !process.execArgv.includes(f));
-  if (missing.length === 0) return;
+  if (missing.length === 0 && !(caCertsLeftOut && TLS_VERBS.has(verb!))) return;
   let addon: ExecveAddon;
   try {
     // dist/bin/v8-flags.js -> <checkout>/build/Release/wharf_execve.node
@@ -63,6 +93,6 @@ export function reexecUnderVerbFlags(argv: string[], env: NodeJS.ProcessEnv): vo
   try {
     addon.execve(process.execPath, [process.execPath, ...process.execArgv, ...missing, ...argv.slice(1)], vars);
   } catch (err) {
-    process.stderr.write(`wharf ${verb}: could not restart under ${missing.join(' ')} (${(err as Error).message}); running without them\n`);
+    process.stderr.write(`wharf ${verb}: could not restart under ${[...missing, ...(caCertsLeftOut ? ['NODE_EXTRA_CA_CERTS'] : [])].join(' ')} (${(err as Error).message}); running without them\n`);
   }
 }

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS WHARF_NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node --
 /**
  * The `wharf` command. Only the verb being run is registered (bin/verbs.ts), and each
  * verb's heavy modules load inside its action, so `wharf run` never pays for express and
@@ -13,8 +13,11 @@ import { groupsFor, registerGroups } from './verbs.js';
 async function main(): Promise<void> {
   // `wharf serve` and `wharf daemon` run under their V8 flags however they were started (npm
   // start, the wharf command, node dist/bin/wharf.js): started without them, they replace
-  // themselves (same pid).
-  if (process.argv[2] === 'serve' || process.argv[2] === 'daemon') (await import('./v8-flags.js')).reexecUnderVerbFlags(process.argv, process.env);
+  // themselves (same pid). The shebang left NODE_EXTRA_CA_CERTS out of node's start
+  // (bin/v8-flags.ts): it goes back for the processes a verb starts, and the other verbs that
+  // use TLS themselves restart the same way to load it.
+  const flags = await import('./v8-flags.js');
+  flags.reexecUnderVerbFlags(process.argv, process.env, flags.restoreExtraCaCerts(process.env));
 
   const program = new Command();
   program

@@ -1,7 +1,7 @@
 /**
  * For the container isolation tests: a busybox-static image layer (Debian's
  * busybox-static, copied from the host: nothing is downloaded), and `wharf` run through
- * its real bin (dist/bin/wharf.js, executed as a program, so its `#!/usr/bin/env -S node --`
+ * its real bin (dist/bin/wharf.js, executed as a program, so its `#!/usr/bin/env -S … node --`
  * line is what starts Node) against a node root of the test.
  */
 import { spawn } from 'node:child_process';

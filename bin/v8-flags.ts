@@ -87,6 +87,9 @@ export function reexecUnderVerbFlags(argv: string[], env: NodeJS.ProcessEnv, caC
     // dist/bin/v8-flags.js -> <checkout>/build/Release/wharf_execve.node
     addon = createRequire(import.meta.url)(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'build', 'Release', 'wharf_execve.node')) as ExecveAddon;
   } catch {
+    if (caCertsLeftOut) {
+      process.stderr.write(`wharf ${verb}: NODE_EXTRA_CA_CERTS is not loaded (build/Release/wharf_execve.node is missing: npm install builds it); run it as \`node dist/bin/wharf.js ${verb} …\` to have node read it\n`);
+    }
     return;
   }
   const vars = Object.entries({ ...under.env, ...env }).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));

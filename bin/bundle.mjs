@@ -39,7 +39,7 @@
  * file in place.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,10 +138,15 @@ const tmp = `${bundle}.${process.pid}`;
 writeFileSync(tmp, `(function (require, __wharfImport, __wharfUrl) {${code}\n})`);
 renameSync(tmp, bundle);
 
-// tsc's entry stays, for the long-running verbs.
+// tsc's entry stays, for the long-running verbs, with its source map (renamed with it).
 const main = join(bin, 'wharf-main.js');
-copyFileSync(entry, `${main}.${process.pid}`);
+writeFileSync(`${main}.${process.pid}`, readFileSync(entry, 'utf8').replace(/^\/\/# sourceMappingURL=wharf\.js\.map$/m, '//# sourceMappingURL=wharf-main.js.map'));
 renameSync(`${main}.${process.pid}`, main);
+try {
+  renameSync(`${entry}.map`, `${main}.map`);
+} catch {
+  // tsc wrote no map
+}
 
 const stub = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS WHARF_NODE_EXTRA_CA_CERTS=\${NODE_EXTRA_CA_CERTS} node --
 ${MARK} (see there).
@@ -171,7 +176,6 @@ script.runInThisContext()(createRequire(bundle), (specifier) => import(specifier
 `;
 writeFileSync(`${entry}.${process.pid}`, stub);
 renameSync(`${entry}.${process.pid}`, entry);
-rmSync(`${entry}.map`, { force: true }); // wharf-main.js keeps no map: its source map names wharf.js
 
 // The code cache, grown over command lines that need no daemon and change nothing.
 const scratch = mkdtempSync(join(tmpdir(), 'wharf-bundle-'));

@@ -138,6 +138,8 @@ after(async () => {
   if (tags.length) await dockerd(['rmi', '-f', ...tags]);
   // newest first: a failed build's last committed step before the one it was built on
   for (const id of [...dockerdLeftovers].reverse()) await dockerd(['rmi', id]);
+  // what is left untagged: the classic builder keeps a multi-stage build's earlier stages (they carry the base's label)
+  await dockerd(['image', 'prune', '-f', '--filter', `label=wharf.test.run=${PREFIX}`]);
   await dockerd(['rmi', '-f', base]);
   await daemon?.stop();
   await registry?.destroy();

@@ -36,7 +36,8 @@
  * WHARF_NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node --`). restoreExtraCaCerts puts it
  * back for the processes a verb starts, and the verbs that use TLS themselves (TLS_VERBS)
  * re-exec so that node loads it: serve and daemon re-exec anyway, gc, import and export
- * only then.
+ * only then. A client verb that still makes an HTTPS request of its own (an in-process pull,
+ * push or login) adds the bundle to its registry client's roots (oci/extra-ca.ts).
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';

@@ -14,10 +14,14 @@ async function main(): Promise<void> {
   // `wharf serve` and `wharf daemon` run under their V8 flags however they were started (npm
   // start, the wharf command, node dist/bin/wharf.js): started without them, they replace
   // themselves (same pid). The shebang left NODE_EXTRA_CA_CERTS out of node's start
-  // (bin/v8-flags.ts): it goes back for the processes a verb starts, and the other verbs that
-  // use TLS themselves restart the same way to load it.
+  // (bin/v8-flags.ts): it goes back for the processes a verb starts, the other verbs that
+  // use TLS themselves restart the same way to load it, and the registry client of any other
+  // verb adds it to its roots.
   const flags = await import('./v8-flags.js');
-  flags.reexecUnderVerbFlags(process.argv, process.env, flags.restoreExtraCaCerts(process.env));
+  const caCertsLeftOut = flags.restoreExtraCaCerts(process.env);
+  flags.reexecUnderVerbFlags(process.argv, process.env, caCertsLeftOut);
+  // Still here without them: this verb's own HTTPS clients add them (oci/extra-ca.ts).
+  if (caCertsLeftOut) (await import('../oci/extra-ca.js')).extraCaCertsLeftOut(process.env.NODE_EXTRA_CA_CERTS);
 
   const program = new Command();
   program

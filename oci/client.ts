@@ -24,6 +24,7 @@ import { digestAlgorithm, digestHex, parseDigest } from './names.js';
 import { DigestMismatchError, SizeMismatchError } from './errors.js';
 import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, MAX_TAG_LIST_BYTES } from './limits.js';
 import { MANIFEST_ACCEPT, MediaTypes } from './media-types.js';
+import { defaultTlsRoots } from './extra-ca.js';
 
 export { DigestMismatchError, SizeMismatchError } from './errors.js';
 
@@ -155,8 +156,15 @@ export class RegistryClient {
     this.dispatcher = new Agent({
       headersTimeout: opts.headersTimeoutMs ?? 30_000,
       bodyTimeout: opts.bodyTimeoutMs ?? 60_000,
-      connect: opts.ca ? { ca: opts.ca } : {},
+      connect: this.tlsOptions(),
     });
+  }
+
+  /** The CA given, else the roots of a process whose node left NODE_EXTRA_CA_CERTS out (extra-ca.ts), for HTTPS. */
+  private tlsOptions(): { ca?: string | Buffer | string[] } {
+    if (this.opts.ca) return { ca: this.opts.ca };
+    const roots = this.baseUrl.startsWith('https:') ? defaultTlsRoots() : undefined;
+    return roots ? { ca: roots } : {};
   }
 
   /** Drop the connection pool, aborting requests in flight (the proxy cache at shutdown). */

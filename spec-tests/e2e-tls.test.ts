@@ -20,6 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import { compileStatic } from './support/images.js';
 import { ensureDockerd, execFileP, requireCommand, run } from './support/peers.js';
 import { makeTestPki, type TestPki } from './support/tls.js';
+import { runWharf } from './support/run-node.js';
 import { startTestWharf, type TestWharf } from './support/wharf.js';
 
 const HELLO_C = `
@@ -104,7 +105,8 @@ describe('HTTPS on 127.0.0.1', () => {
   let ca: Buffer;
 
   before(async () => {
-    pki = await makeTestPki({ ips: ['127.0.0.1'] }, await mkdtemp(join(work, 'pki-')));
+    // ::ffff:127.0.0.1 is 127.0.0.1 (IPv4-mapped), a name wharf does not take for a loopback host: it asks over HTTPS.
+    pki = await makeTestPki({ ips: ['127.0.0.1', '::ffff:127.0.0.1'] }, await mkdtemp(join(work, 'pki-')));
     ca = await readFile(pki.caCert);
     wharf = await startTestWharf({ env: { WHARF_HTTP_TLS_CERTIFICATE: pki.serverCert, WHARF_HTTP_TLS_KEY: pki.serverKey } });
     assert.match(wharf.url, /^https:\/\/127\.0\.0\.1:\d+$/);
@@ -151,6 +153,22 @@ describe('HTTPS on 127.0.0.1', () => {
     await trustInDocker(wharf.hostPort, pki.caCert);
     await pushPullRun(wharf, 'tls/hello', ca);
     // The server speaks only TLS (previous test), so everything docker did went over HTTPS.
+  });
+
+  test('the wharf command pulls in its own process over HTTPS trusting the CA in NODE_EXTRA_CA_CERTS, though its node starts without it', async () => {
+    // The bin's shebang starts node without the variable (bin/v8-flags.ts); the pull's client adds the bundle itself.
+    const ref = `[::ffff:127.0.0.1]:${wharf.port}/tls/hello:v1`;
+    const pull = async (env: NodeJS.ProcessEnv) => {
+      const root = await mkdtemp(join(work, 'node-'));
+      return runWharf(['pull', '--root', root, ref], { env });
+    };
+    const { NODE_EXTRA_CA_CERTS: _, WHARF_NODE_EXTRA_CA_CERTS: __, ...env } = process.env;
+    const untrusted = await pull(env);
+    assert.notEqual(untrusted.code, 0, 'without the CA the pull fails');
+    assert.match(untrusted.stderr, /certificate/i);
+    const trusted = await pull({ ...env, NODE_EXTRA_CA_CERTS: pki.caCert });
+    assert.equal(trusted.code, 0, trusted.stderr);
+    assert.match(trusted.stdout.toString() + trusted.stderr, /tls\/hello/);
   });
 });
 

@@ -322,7 +322,7 @@ describe('wharf daemon: names', () => {
       assert.notEqual(taken.code, 0, 'wharf run --root cannot take the name of a created (never started) daemon container');
       assert.match(taken.stderr, new RegExp(`container name "${stopped}" is already in use`));
 
-      foreground = spawn(process.execPath, [WHARF_BIN, 'run', '--root', daemon.root, '--rm', '--network', 'none', '--name', fg, IMG, 'sh', '-c', 'echo up; exec sleep 60'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      foreground = spawn(process.execPath, [WHARF_BIN, 'run', '--root', daemon.root, '--rm', '--network', 'none', '--name', fg, IMG, 'sh', '-c', "trap 'exit 0' TERM; echo up; sleep 60 & wait"], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       foreground.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       await until('the foreground container runs', async () => out.includes('up'));
@@ -336,6 +336,7 @@ describe('wharf daemon: names', () => {
       const free = await runCommand(process.execPath, [WHARF_BIN, 'run', '--root', daemon.root, '--rm', '--network', 'none', '--name', stopped, IMG, 'true']);
       assert.equal(free.code, 0, `the name is free once its container was removed: ${free.stderr}`);
     } finally {
+      // wharf run passes the TERM on; the shell, PID 1 of its namespace, has a trap for it (a plain sleep would ignore it)
       foreground?.kill('SIGTERM');
       if (foreground && foreground.exitCode === null) await new Promise((r) => foreground!.once('exit', r));
       await daemon.docker(['rm', '-f', stopped]);

@@ -175,9 +175,9 @@ describe('session and process group', () => {
 
   test("from the host: the container's session and process group are not the caller's", async () => {
     const child = spawn(WHARF_BIN, ['run', '--rm', '--root', root, image, 'sleep', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let pid: number | undefined;
     try {
       const layout = new NodeLayout(root);
-      let pid: number | undefined;
       for (let i = 0; i < 200 && pid === undefined; i++) {
         for (const id of readdirSync(layout.containersDir)) {
           try {
@@ -202,7 +202,13 @@ describe('session and process group', () => {
       assert.equal(container.session, pid, 'the container init leads its session');
       assert.equal(container.ttyNr, 0);
     } finally {
-      child.kill('SIGTERM');
+      // The container's sleep is PID 1 of its namespace and ignores the TERM wharf run passes on: killed from here
+      try {
+        if (pid !== undefined) process.kill(pid, 'SIGKILL');
+        else child.kill('SIGTERM');
+      } catch {
+        /* gone already */
+      }
       await new Promise((r) => child.on('close', r));
     }
   });

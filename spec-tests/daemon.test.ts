@@ -40,6 +40,15 @@ async function until<T>(what: string, f: () => Promise<T | undefined | false>, m
   }
 }
 
+/**
+ * Until the shell of `name` has set its trap (it echoes "ready" after the trap command). A
+ * signal sent before would meet PID 1 of a pid namespace without a handler, which the kernel
+ * drops; that the container runs (an exec works) does not tell the trap is there.
+ */
+async function trapSet(name: string): Promise<void> {
+  await until(`${name}'s trap to be set`, async () => /^ready$/m.test((await daemon.docker(['logs', name])).stdout));
+}
+
 async function ok(args: string[], opts: { input?: string } = {}): Promise<string> {
   const r = await daemon.docker(args, opts);
   assert.equal(r.code, 0, `docker ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
@@ -167,15 +176,15 @@ describe('wharf daemon: the docker CLI runs containers', () => {
   });
 
   test('stop -t 2 sends the image StopSignal, then SIGKILL', async () => {
-    await ok(['run', '-d', '--name', 'stubborn', '--network', 'none', USR1_IMG, 'sh', '-c', 'trap "echo got USR1" USR1; while true; do sleep 0.1; done']);
+    await ok(['run', '-d', '--name', 'stubborn', '--network', 'none', USR1_IMG, 'sh', '-c', 'trap "echo got USR1" USR1; echo ready; while true; do sleep 0.1; done']);
     assert.equal(await inspect('stubborn', '{{.Config.StopSignal}}'), 'SIGUSR1');
-    await until('the trap to be set', async () => (await daemon.docker(['exec', 'stubborn', 'true'])).code === 0);
+    await trapSet('stubborn');
     await ok(['stop', '-t', '2', 'stubborn']);
     assert.equal(await inspect('stubborn', '{{.State.Status}} {{.State.ExitCode}}'), 'exited 137');
     assert.match(await ok(['logs', 'stubborn']), /^got USR1$/m);
     // One that obeys its StopSignal exits by itself.
-    await ok(['run', '-d', '--name', 'obedient', '--network', 'none', USR1_IMG, 'sh', '-c', 'trap "echo bye; exit 0" USR1; while true; do sleep 0.1; done']);
-    await sleep(300);
+    await ok(['run', '-d', '--name', 'obedient', '--network', 'none', USR1_IMG, 'sh', '-c', 'trap "echo bye; exit 0" USR1; echo ready; while true; do sleep 0.1; done']);
+    await trapSet('obedient');
     await ok(['stop', '-t', '30', 'obedient']);
     assert.equal(await inspect('obedient', '{{.State.ExitCode}}'), '0');
     assert.match(await ok(['logs', 'obedient']), /^bye$/m);
@@ -184,8 +193,8 @@ describe('wharf daemon: the docker CLI runs containers', () => {
 
   test('kill -s and restart; pause and unpause freeze the container', async () => {
     // PID 1 of a pid namespace gets only the signals it has a handler for: a trap.
-    await ok(['run', '-d', '--name', 'victim', '--network', 'none', IMG, 'sh', '-c', 'trap "exit 143" TERM; while true; do sleep 0.1; done']);
-    await until('the trap to be set', async () => (await daemon.docker(['exec', 'victim', 'true'])).code === 0);
+    await ok(['run', '-d', '--name', 'victim', '--network', 'none', IMG, 'sh', '-c', 'trap "exit 143" TERM; echo ready; while true; do sleep 0.1; done']);
+    await trapSet('victim');
     await ok(['kill', '-s', 'TERM', 'victim']);
     await until('the exit', async () => (await inspect('victim', '{{.State.Status}}')) === 'exited');
     assert.equal(await inspect('victim', '{{.State.ExitCode}}'), String(128 + 15));

@@ -50,7 +50,12 @@ async function load(call: Call, deps: DaemonDeps): Promise<void> {
   await mkdir(deps.layout.contentTmpDir, { recursive: true });
   const spool = deps.layout.contentTmpPath();
   try {
-    await pipeline(call.req, createWriteStream(spool, { mode: 0o600 }));
+    const out = createWriteStream(spool, { mode: 0o600 });
+    await pipeline(call.req, out).catch(async (err: unknown) => {
+      // A failed pipeline rejects before the write stream is closed (it may still be creating the file): the rm below waits for it.
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()).destroy());
+      throw err;
+    });
     let loaded;
     try {
       const { loadArchive } = await import('../images/archive.js');

@@ -494,7 +494,13 @@ export class ImageStore {
           yield chunk;
         }
       };
-      await pipeline(verified, count, createWriteStream(tmp, { mode: 0o644 }));
+      const out = createWriteStream(tmp, { mode: 0o644 });
+      await pipeline(verified, count, out).catch(async (err: unknown) => {
+        // A failed pipeline rejects before the write stream is closed, and it may still be
+        // opening the file: commitTemp's rm comes after its close, or the file is left behind.
+        if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()).destroy());
+        throw err;
+      });
       const fh = await open(tmp, 'r');
       try {
         await fh.sync();

@@ -131,6 +131,7 @@ export function registerArchiveCommands(program: Command): void {
     const progress = await progressBar(process.stderr);
     progress.start(`exporting ${ref}`, total, true);
     const temp = `${flags.output}.${process.pid}.tmp`;
+    const out = createWriteStream(temp);
     try {
       await writeDockerArchive(
         {
@@ -139,11 +140,13 @@ export function registerArchiveCommands(program: Command): void {
           config: { digest: body.config.digest, bytes: configBytes },
           layers: body.layers.map((l) => ({ digest: l.digest, size: l.size, open: () => registry.getBlob(l.digest) })),
         },
-        createWriteStream(temp),
+        out,
         (n) => progress.add(n),
       );
       await rename(temp, flags.output);
     } catch (err) {
+      // The write stream may still be creating the file when the export fails: rm after its close.
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()).destroy());
       await rm(temp, { force: true });
       throw err;
     } finally {

@@ -158,17 +158,17 @@ describe('HTTPS on 127.0.0.1', () => {
   test('the wharf command pulls in its own process over HTTPS trusting the CA in NODE_EXTRA_CA_CERTS, though its node starts without it', async () => {
     // The bin's shebang starts node without the variable (bin/v8-flags.ts); the pull's client adds the bundle itself.
     const ref = `[::ffff:127.0.0.1]:${wharf.port}/tls/hello:v1`;
-    const pull = async (env: NodeJS.ProcessEnv) => {
-      const root = await mkdtemp(join(work, 'node-'));
-      return runWharf(['pull', '--root', root, ref], { env });
-    };
+    const root = await mkdtemp(join(work, 'node-'));
+    const pull = (env: NodeJS.ProcessEnv) => runWharf(['pull', '--root', root, ref], { env });
     const { NODE_EXTRA_CA_CERTS: _, WHARF_NODE_EXTRA_CA_CERTS: __, ...env } = process.env;
     const untrusted = await pull(env);
     assert.notEqual(untrusted.code, 0, 'without the CA the pull fails');
     assert.match(untrusted.stderr, /certificate/i);
     const trusted = await pull({ ...env, NODE_EXTRA_CA_CERTS: pki.caCert });
     assert.equal(trusted.code, 0, trusted.stderr);
-    assert.match(trusted.stdout.toString() + trusted.stderr, /tls\/hello/);
+    const images = await runWharf(['images', '--root', root], { env });
+    assert.equal(images.code, 0, images.stderr);
+    assert.match(images.stdout.toString(), /tls\/hello +v1 /, 'the image is in the node root');
   });
 });
 

@@ -272,7 +272,6 @@ for (const [registryName, startTestRegistry] of registries) {
   });
 }
 
-
 describe('writeBlob', () => {
   test('a stream that fails leaves no temp file, not even one its write would create after the failure', async (t) => {
     const root = await mkdtemp(join(tmpdir(), 'wharf-node-'));
